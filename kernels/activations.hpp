@@ -1,0 +1,16 @@
+#pragma once
+// Activations of the CLIP MLP, element by element, exactly as PyTorch writes them in float32
+// (transformers' QuickGELUActivation and nn.GELU's exact erf form).
+#include <math.h>
+
+#include "host_device.hpp"
+
+namespace cm {
+
+// x * sigmoid(1.702 x)
+CM_HD float quick_gelu(float x) { return x * (1.0f / (1.0f + expf(-1.702f * x))); }
+
+// 0.5 x (1 + erf(x / sqrt(2)))
+CM_HD float gelu(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752440f)); }
+
+}  // namespace cm

@@ -1,0 +1,104 @@
+#pragma once
+// Per-element math of the merge methods (docs/METHODS.md), in float32. The CPU loops in src/methods/ call
+// these for every element; a CUDA kernel calls the same functions, so both backends agree bit for bit on
+// everything but the libm functions (expf, tanhf).
+#include <cmath>
+#include <cstdint>
+
+#include "dtype_convert.hpp"
+#include "host_device.hpp"
+
+namespace cm {
+
+// ---- exact selection ------------------------------------------------------------------------------
+// A 32-bit key whose unsigned order is the order of the floats (-0.0 sorts just below +0.0): positives
+// get the sign bit set, negatives have every bit flipped.
+CM_HD uint32_t order_key(float f) {
+  const uint32_t u = float_bits(f);
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+CM_HD float order_key_value(uint32_t key) {
+  return bits_float((key & 0x80000000u) ? (key & 0x7fffffffu) : ~key);
+}
+
+// ---- TIES -----------------------------------------------------------------------------------------
+// Trim: keep an entry whose magnitude reaches the task's threshold (ties at the threshold are kept).
+CM_HD float ties_trim(float t, float threshold) { return fabsf(t) >= threshold ? t : 0.0f; }
+
+CM_HD float sign_of(float x) { return x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : 0.0f); }
+
+// Elect + disjoint mean over the K trimmed values of one element: the mean of the nonzero values whose
+// sign is the sign of their sum (0 when the sum is 0 or nothing agrees).
+CM_HD float ties_disjoint_mean(const float* v, int K) {
+  float total = 0.0f;
+  for (int k = 0; k < K; ++k) total += v[k];
+  const float gamma = sign_of(total);
+  float sum = 0.0f;
+  int count = 0;
+  for (int k = 0; k < K; ++k) {
+    if (v[k] != 0.0f && sign_of(v[k]) == gamma) {
+      sum += v[k];
+      ++count;
+    }
+  }
+  return sum / static_cast<float>(count > 1 ? count : 1);
+}
+
+// ---- DARE -----------------------------------------------------------------------------------------
+// m * T / (1 - p): a kept entry is rescaled, a dropped one is 0.
+CM_HD float dare_value(float t, bool keep, float one_minus_p) { return keep ? t / one_minus_p : 0.0f; }
+
+// ---- PCB ------------------------------------------------------------------------------------------
+// Scalars of task k over its scope, computed in prepare() (scope model) or per unit (scope tensor).
+struct PcbTaskStats {
+  float lo = 0, hi = 0;        // clamp bounds: sorted |T_k| at floor(d*1e-4) and floor(d*(1-1e-4))-1
+  float a_min = 0, a_max = 0;  // min and max of a_k = clamp(|T_k|, lo, hi)
+  float q = 0;                 // s_k at sorted position floor(d*(1-ratio))
+  float s_min = 0, s_max = 0;  // min and max of s_k
+};
+
+// (v - min) / (max - min), 0 where max = min.
+CM_HD float pcb_minmax(float v, float vmin, float vmax) {
+  return vmax == vmin ? 0.0f : (v - vmin) / (vmax - vmin);
+}
+
+// a_k = clamp(|T_k|, lo, hi), as numpy.clip: min(max(x, lo), hi).
+CM_HD float pcb_clamp(float t, float lo, float hi) { return fminf(fmaxf(fabsf(t), lo), hi); }
+
+// intra_k = exp(K * minmax(a_k)^2): large where task k's own entry is large.
+CM_HD float pcb_intra(float t, const PcbTaskStats& st, float K) {
+  const float m = pcb_minmax(pcb_clamp(t, st.lo, st.hi), st.a_min, st.a_max);
+  return expf(K * m * m);
+}
+
+// inter_k = tanh(T_k * sum_j T_j): positive where task k agrees with the sum of all tasks.
+CM_HD float pcb_inter(float t, float sum_t) { return tanhf(t * sum_t); }
+
+// s_k = intra_k * inter_k.
+CM_HD float pcb_score(float t, float sum_t, const PcbTaskStats& st, float K) {
+  return pcb_intra(t, st, K) * pcb_inter(t, sum_t);
+}
+
+CM_HD float sum_of(const float* v, int K) {
+  float s = 0.0f;
+  for (int k = 0; k < K; ++k) s += v[k];
+  return s;
+}
+
+// tau of one element from its K task-vector values: sum_k Tc_k * scale_k / max(sum_k scale_k, 1e-12),
+// with scale_k = minmax(max(s_k, q_k)) over the scope; that min and max are max(s_min, q) and max(s_max, q)
+// exactly, because x -> max(x, q) is monotone.
+CM_HD float pcb_tau(const float* t, int K, const PcbTaskStats* st) {
+  const float sum_t = sum_of(t, K);
+  float num = 0.0f, den = 0.0f;
+  for (int k = 0; k < K; ++k) {
+    const float s = pcb_score(t[k], sum_t, st[k], static_cast<float>(K));
+    const float scale = pcb_minmax(fmaxf(s, st[k].q), fmaxf(st[k].s_min, st[k].q), fmaxf(st[k].s_max, st[k].q));
+    num += sign_of(t[k]) * pcb_clamp(t[k], st[k].lo, st[k].hi) * scale;
+    den += scale;
+  }
+  return num / fmaxf(den, 1e-12f);
+}
+
+}  // namespace cm

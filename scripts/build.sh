@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Installs the dependencies (Debian packages) and builds catmerge into build/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$(nproc)"

@@ -1,0 +1,62 @@
+#pragma once
+// The architecture-independent description of a model that the rest of the job works on:
+// every tensor with its role (METHODS.md "Roles"), its stage (for sharding and the forward pipeline)
+// and the feature site whose recordings the methods use for it.
+#include <string>
+#include <vector>
+
+#include "common/dtype.hpp"
+
+namespace cm {
+
+enum class Role { Linear, NormScale, Shift, Other };
+const char* role_name(Role r);  // "linear", "norm_scale", "shift", "other"
+
+// Kind of recording at a feature site.
+enum class SiteKind {
+  LinearInput,  // rows are the inputs x of a linear map y = x W^T + b
+  NormInput,    // rows are the normalised input xhat of a LayerNorm / RMSNorm (before the affine part)
+};
+
+struct TensorSpec {
+  std::string name;             // exactly as in the checkpoint
+  Role role = Role::Other;
+  DType dtype = DType::F32;     // the base checkpoint's dtype
+  std::vector<int64_t> shape;
+  int stage = 0;                // 0 = embeddings, 1..L = transformer block L-1, L+1 = final stage
+  std::string site;             // feature site (linear and norm_scale tensors); "" otherwise
+  int parts = 1;                // > 1 for fused tensors (open_clip in_proj): equal row blocks, each its own unit
+  int64_t numel() const;
+};
+
+// One merge unit: a whole tensor, or one row block of a fused one. Methods work on units, so a fused
+// QKV merges exactly like separate q, k, v tensors (METHODS.md: "handled as three linear maps").
+struct MergeUnit {
+  const TensorSpec* tensor = nullptr;
+  int part = 0;
+  int64_t offset = 0;           // flat index in the tensor of the unit's first element
+  std::vector<int64_t> shape;   // the unit's own shape (rows of the part, same trailing dims)
+  int64_t numel() const;
+  Role role() const { return tensor->role; }
+  const std::string& name() const { return tensor->name; }
+};
+
+std::vector<MergeUnit> units_of(const TensorSpec& t);
+
+struct Site {
+  std::string name;
+  SiteKind kind = SiteKind::LinearInput;
+  int64_t dim = 0;
+  int stage = 0;
+};
+
+struct ModelSpec {
+  std::string arch;
+  int num_stages = 0;
+  std::vector<TensorSpec> tensors;  // in stage order
+  std::vector<Site> sites;
+  const TensorSpec* find(const std::string& name) const;
+  const Site* site(const std::string& name) const;
+};
+
+}  // namespace cm

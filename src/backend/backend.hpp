@@ -1,0 +1,41 @@
+#pragma once
+// The compute backend interface (ggml-style): the forward pass calls these ops and nothing else.
+// The CPU implementation (OpenBLAS) is the reference every other backend is tested against.
+// Pointers are host memory in this version; a device backend stages them (docs/DESIGN.md).
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "arch/clip_vit.hpp"
+
+namespace cm {
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const char* name() const = 0;
+
+  // y[m, n] = x[m, k] * w[n, k]^T + b[n]  (b may be nullptr).
+  virtual void linear(const float* x, const float* w, const float* b, float* y, int64_t m, int64_t n,
+                      int64_t k) = 0;
+
+  // Row-wise LayerNorm of x[rows, d]: xhat = (x - mean) / sqrt(var + eps) (biased variance),
+  // y = xhat * g + b. xhat_out may be nullptr; y may alias x.
+  virtual void layer_norm(const float* x, const float* g, const float* b, float eps, float* y,
+                          float* xhat_out, int64_t rows, int64_t d) = 0;
+
+  // In place on n elements.
+  virtual void activation(Activation act, float* x, int64_t n) = 0;
+
+  // Multi-head softmax attention without mask. q, k, v, out: [batch * seq, heads * head_dim] rows;
+  // out = softmax(q k^T / sqrt(head_dim)) v for each (image, head).
+  virtual void attention(const float* q, const float* k, const float* v, float* out, int64_t batch, int64_t seq,
+                         int64_t heads, int64_t head_dim) = 0;
+};
+
+// name: "cpu", or "auto" (the best available; cpu in this build). threads: 0 = the BLAS default
+// (all cores unless OPENBLAS_NUM_THREADS says otherwise).
+// Throws cm::Error naming `where` for an unknown or unavailable backend.
+std::unique_ptr<Backend> make_backend(const std::string& name, int threads, const std::string& where);
+
+}  // namespace cm

@@ -1,0 +1,179 @@
+#include "features/clip_forward.hpp"
+
+#include <algorithm>
+#include <string>
+
+#include "common/error.hpp"
+
+namespace cm {
+namespace {
+
+// A tensor whose size does not fit the config would be read out of bounds; say which one instead.
+std::vector<float> fetch(const WeightSource& w, const std::string& name, int64_t numel) {
+  std::vector<float> t = w(name);
+  if (static_cast<int64_t>(t.size()) != numel) {
+    fail(name, "has " + std::to_string(t.size()) + " elements, the CLIP config needs " + std::to_string(numel));
+  }
+  return t;
+}
+
+void record(FeatureSink* sink, const std::string& site, SiteKind kind, const std::vector<float>& rows, int64_t n,
+            int64_t dim) {
+  if (sink && sink->wants(site)) sink->record(site, kind, rows.data(), n, dim);
+}
+
+void add_into(std::vector<float>& x, const std::vector<float>& y) {
+  for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
+}
+
+}  // namespace
+
+ClipForward::ClipForward(const ClipVisionConfig& cfg, Backend& backend) : cfg_(cfg), be_(backend) {
+  CM_ASSERT(cfg_.hidden > 0 && cfg_.heads > 0 && cfg_.hidden % cfg_.heads == 0);
+  CM_ASSERT(cfg_.patch_size > 0 && cfg_.image_size >= cfg_.patch_size && cfg_.channels > 0);
+  CM_ASSERT(static_cast<int>(cfg_.names.blocks.size()) == cfg_.layers);
+}
+
+void ClipForward::norm(const WeightSource& w, const std::string& g, const std::string& b, const std::string& site,
+                       const float* x, float* y, int64_t rows, FeatureSink* sink) const {
+  const int64_t d = cfg_.hidden;
+  const std::vector<float> gv = fetch(w, g, d), bv = fetch(w, b, d);
+  const bool want = sink && sink->wants(site);
+  std::vector<float> xhat(want ? static_cast<size_t>(rows * d) : 0);
+  be_.layer_norm(x, gv.data(), bv.data(), cfg_.eps, y, want ? xhat.data() : nullptr, rows, d);
+  if (want) sink->record(site, SiteKind::NormInput, xhat.data(), rows, d);
+}
+
+void ClipForward::dense(const WeightSource& w, const std::string& wname, const std::string& bname, const float* x,
+                        float* y, int64_t rows, int64_t out, int64_t in) const {
+  const std::vector<float> wv = fetch(w, wname, out * in);
+  const std::vector<float> bv = bname.empty() ? std::vector<float>() : fetch(w, bname, out);
+  be_.linear(x, wv.data(), bname.empty() ? nullptr : bv.data(), y, rows, out, in);
+}
+
+std::vector<float> ClipForward::embed(const WeightSource& w, const float* pixels, int64_t n_images,
+                                      FeatureSink* sink) const {
+  const ClipNames& nm = cfg_.names;
+  const int64_t c = cfg_.channels, p = cfg_.patch_size, s = cfg_.image_size, g = s / p, np = g * g;
+  const int64_t tokens = np + 1, d = cfg_.hidden, kk = c * p * p;
+
+  // The patch conv (stride = kernel, no bias) is a GEMM over patches unrolled in the weight's
+  // (channel, ky, kx) order; patches go row by row, as conv output flattened to tokens does.
+  std::vector<float> patches(static_cast<size_t>(n_images * np * d));
+  {
+    std::vector<float> cols(static_cast<size_t>(n_images * np * kk));
+    for (int64_t img = 0; img < n_images; ++img) {
+      for (int64_t py = 0; py < g; ++py) {
+        for (int64_t px = 0; px < g; ++px) {
+          float* col = cols.data() + ((img * np) + py * g + px) * kk;
+          for (int64_t ch = 0; ch < c; ++ch) {
+            for (int64_t ky = 0; ky < p; ++ky) {
+              const float* src = pixels + ((img * c + ch) * s + py * p + ky) * s + px * p;
+              std::copy(src, src + p, col + (ch * p + ky) * p);
+            }
+          }
+        }
+      }
+    }
+    dense(w, nm.patch_w, "", cols.data(), patches.data(), n_images * np, d, kk);
+  }
+
+  const std::vector<float> cls = fetch(w, nm.class_emb, d), pos = fetch(w, nm.pos_emb, tokens * d);
+  std::vector<float> x(static_cast<size_t>(n_images * tokens * d));
+  for (int64_t img = 0; img < n_images; ++img) {
+    float* xi = x.data() + img * tokens * d;
+    for (int64_t j = 0; j < d; ++j) xi[j] = cls[j] + pos[j];
+    for (int64_t t = 1; t < tokens; ++t) {
+      const float* pe = patches.data() + (img * np + t - 1) * d;
+      for (int64_t j = 0; j < d; ++j) xi[t * d + j] = pe[j] + pos[t * d + j];
+    }
+  }
+  norm(w, nm.pre_ln_w, nm.pre_ln_b, clip_site(0, "pre_ln"), x.data(), x.data(), n_images * tokens, sink);
+  return x;
+}
+
+void ClipForward::block(int i, const WeightSource& w, std::vector<float>& x, int64_t n_images,
+                        FeatureSink* sink) const {
+  CM_ASSERT(i >= 0 && i < cfg_.layers);
+  const ClipBlockNames& nm = cfg_.names.blocks[static_cast<size_t>(i)];
+  const int64_t d = cfg_.hidden, tokens = cfg_.tokens(), rows = n_images * tokens, f = cfg_.intermediate;
+  const size_t n = static_cast<size_t>(rows * d);
+  CM_ASSERT(x.size() == n);
+
+  // Attention half: x = x + out_proj(attn(ln1(x))).
+  std::vector<float> h(n), y(n);
+  norm(w, nm.ln1_w, nm.ln1_b, clip_site(i, "ln1"), x.data(), h.data(), rows, sink);
+  record(sink, clip_site(i, "attn_in"), SiteKind::LinearInput, h, rows, d);
+  {
+    std::vector<float> q(n), k(n), v(n);
+    if (!nm.qkv_w.empty()) {
+      // open_clip's fused in_proj: row blocks q, k, v of d rows each (bias likewise).
+      const std::vector<float> wv = fetch(w, nm.qkv_w, 3 * d * d), bv = fetch(w, nm.qkv_b, 3 * d);
+      float* outs[3] = {q.data(), k.data(), v.data()};
+      for (int64_t part = 0; part < 3; ++part) {
+        be_.linear(h.data(), wv.data() + part * d * d, bv.data() + part * d, outs[part], rows, d, d);
+      }
+    } else {
+      dense(w, nm.q_w, nm.q_b, h.data(), q.data(), rows, d, d);
+      dense(w, nm.k_w, nm.k_b, h.data(), k.data(), rows, d, d);
+      dense(w, nm.v_w, nm.v_b, h.data(), v.data(), rows, d, d);
+    }
+    // h (the LayerNorm output) is no longer needed: it takes the merged heads.
+    be_.attention(q.data(), k.data(), v.data(), h.data(), n_images, tokens, cfg_.heads, d / cfg_.heads);
+  }
+  record(sink, clip_site(i, "attn_out"), SiteKind::LinearInput, h, rows, d);
+  dense(w, nm.out_w, nm.out_b, h.data(), y.data(), rows, d, d);
+  add_into(x, y);
+
+  // MLP half: x = x + fc2(act(fc1(ln2(x)))).
+  norm(w, nm.ln2_w, nm.ln2_b, clip_site(i, "ln2"), x.data(), h.data(), rows, sink);
+  record(sink, clip_site(i, "mlp_in"), SiteKind::LinearInput, h, rows, d);
+  std::vector<float> m(static_cast<size_t>(rows * f));
+  dense(w, nm.fc1_w, nm.fc1_b, h.data(), m.data(), rows, f, d);
+  be_.activation(cfg_.act, m.data(), rows * f);
+  record(sink, clip_site(i, "mlp_act"), SiteKind::LinearInput, m, rows, f);
+  dense(w, nm.fc2_w, nm.fc2_b, m.data(), y.data(), rows, d, f);
+  add_into(x, y);
+}
+
+ClipForward::Pooled ClipForward::final(const WeightSource& w, const std::vector<float>& x, int64_t n_images,
+                                       FeatureSink* sink) const {
+  const ClipNames& nm = cfg_.names;
+  const int64_t d = cfg_.hidden, tokens = cfg_.tokens();
+  CM_ASSERT(x.size() == static_cast<size_t>(n_images * tokens * d));
+
+  // Only the CLS token is pooled, so only its row goes through the post-LayerNorm.
+  std::vector<float> cls(static_cast<size_t>(n_images * d));
+  for (int64_t img = 0; img < n_images; ++img) {
+    std::copy(x.begin() + img * tokens * d, x.begin() + (img * tokens + 1) * d, cls.begin() + img * d);
+  }
+  Pooled out;
+  out.pooled.resize(cls.size());
+  norm(w, nm.post_ln_w, nm.post_ln_b, clip_site(cfg_.layers, "post_ln"), cls.data(), out.pooled.data(), n_images, sink);
+
+  if (!nm.proj.empty()) {
+    const int64_t pd = cfg_.proj_dim;
+    CM_ASSERT(pd > 0);
+    std::vector<float> proj = fetch(w, nm.proj, pd * d);
+    if (nm.proj_transposed) {
+      // open_clip stores [hidden, proj_dim] for pooled @ proj; linear wants [proj_dim, hidden].
+      std::vector<float> t(proj.size());
+      for (int64_t r = 0; r < d; ++r) {
+        for (int64_t col = 0; col < pd; ++col) t[col * d + r] = proj[r * pd + col];
+      }
+      proj.swap(t);
+    }
+    out.embeds.resize(static_cast<size_t>(n_images * pd));
+    be_.linear(out.pooled.data(), proj.data(), nullptr, out.embeds.data(), n_images, pd, d);
+  }
+  return out;
+}
+
+ClipForward::Pooled ClipForward::run(const WeightSource& w, const float* pixels, int64_t n_images,
+                                     FeatureSink* sink) const {
+  std::vector<float> x = embed(w, pixels, n_images, sink);
+  for (int i = 0; i < cfg_.layers; ++i) block(i, w, x, n_images, sink);
+  return final(w, x, n_images, sink);
+}
+
+}  // namespace cm

@@ -1,0 +1,45 @@
+#pragma once
+// Read-only access to a model checkpoint, whatever its container:
+//   - a HuggingFace directory: config.json + model.safetensors, or shards listed in model.safetensors.index.json
+//   - a single .safetensors file
+//   - an HDF5 file written by catmerge (datasets at the root, see README.md "Output format")
+// Tensors are read one at a time, converted to float32; nothing is read before it is asked for.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/dtype.hpp"
+
+namespace cm {
+
+class Checkpoint {
+ public:
+  virtual ~Checkpoint() = default;
+
+  // The path the user gave.
+  virtual const std::string& path() const = 0;
+
+  // Every tensor, in the order of the container (file order; shards in index order).
+  virtual const std::vector<TensorInfo>& tensors() const = 0;
+
+  // nullptr when absent.
+  virtual const TensorInfo* find(const std::string& name) const = 0;
+
+  // The tensor converted to float32, row-major. Throws cm::Error naming the file that holds it
+  // and the tensor when it is absent or unreadable.
+  virtual std::vector<float> read(const std::string& name) const = 0;
+
+  // The file that holds `name` (for error messages and accounting).
+  virtual std::string file_of(const std::string& name) const = 0;
+
+  // Every file the checkpoint consists of (config, index, shards), for sizes and hashes.
+  virtual std::vector<std::string> files() const = 0;
+
+  // Text of the HuggingFace config.json (or open_clip_config.json) beside the weights; empty if none.
+  virtual const std::string& config_json() const = 0;
+};
+
+// Opens any of the containers above; throws cm::Error naming the path when it is none of them.
+std::unique_ptr<Checkpoint> open_checkpoint(const std::string& path);
+
+}  // namespace cm

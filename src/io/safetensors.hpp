@@ -1,0 +1,64 @@
+#pragma once
+// One .safetensors file, memory-mapped and validated against the format when opened: an 8-byte
+// little-endian header length N, N bytes of JSON header, then the tensor data, every byte of which
+// belongs to exactly one tensor. Tensor data is only touched when a tensor is read.
+#include <cstdint>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/dtype.hpp"
+#include "io/mapped_file.hpp"
+
+namespace cm {
+
+// A tensor whose dtype catmerge does not read as float (integers, BOOL, 8-bit floats, F64),
+// listed so that inspection and error messages can still see it.
+struct OtherTensorInfo {
+  std::string name;
+  std::string dtype;  // safetensors spelling, e.g. "I64"
+  std::vector<int64_t> shape;
+};
+
+class SafetensorsFile {
+ public:
+  // Maps and validates `path`; every violation is a cm::Error naming the file (and the tensor).
+  explicit SafetensorsFile(const std::string& path);
+
+  const std::string& path() const { return path_; }
+
+  // F32, F16 and BF16 tensors, in the order of their data in the file.
+  const std::vector<TensorInfo>& tensors() const { return tensors_; }
+  // Every other tensor, in data order.
+  const std::vector<OtherTensorInfo>& other_tensors() const { return others_; }
+  // The optional "__metadata__" map.
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+
+  // nullptr when `name` is absent or not a float tensor.
+  const TensorInfo* find(const std::string& name) const;
+  // True when the header lists `name`, whatever its dtype.
+  bool contains(const std::string& name) const { return entries_.count(name) != 0; }
+
+  // The tensor converted to float32; cm::Error if absent or not F32/F16/BF16.
+  std::vector<float> read(const std::string& name) const;
+
+ private:
+  struct Entry {
+    bool is_float = false;
+    size_t index = 0;  // into tensors_ or others_
+    uint64_t begin = 0, bytes = 0;
+  };
+
+  void parse_header(const char* text, size_t size);
+
+  std::string path_;
+  MappedFile map_;
+  const unsigned char* data_ = nullptr;  // first byte after the header
+  std::vector<TensorInfo> tensors_;
+  std::vector<OtherTensorInfo> others_;
+  std::map<std::string, std::string> metadata_;
+  std::unordered_map<std::string, Entry> entries_;
+};
+
+}  // namespace cm

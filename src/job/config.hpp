@@ -1,0 +1,38 @@
+#pragma once
+// The job configuration (YAML, README "Configuration"): parsed, checked key by key, paths resolved.
+#include <map>
+#include <string>
+#include <vector>
+
+namespace cm {
+
+struct ExpertConfig {
+  std::string name;
+  std::string path;
+  std::string exemplars_file;   // "" when the expert has no exemplars
+  std::string exemplars_group;
+  std::string fisher;           // "" unless given
+};
+
+struct JobConfig {
+  std::string source;  // the configuration file, as named on the command line
+  std::string text;    // the effective configuration (after --set), as YAML
+  std::string arch;
+  std::string base;
+  std::vector<ExpertConfig> experts;
+  std::string method;
+  std::map<std::string, std::string> method_params;  // every method key but `name`, as scalar text
+  int exemplars = 2;
+  std::string feature_model = "expert";  // expert | scaled
+  std::string output_path;
+  std::string output_dtype = "base";     // base | f32 | f16 | bf16
+  std::string backend = "auto";
+  int threads = 0;
+};
+
+// Reads `path`, applies each "key.path=value" of `sets` (value parsed as YAML; list indices as numbers,
+// e.g. experts.0.path=x), checks every key, and resolves relative paths against the configuration's
+// folder (paths given with --set: against the working directory). Throws cm::Error naming the file and key.
+JobConfig load_config(const std::string& path, const std::vector<std::string>& sets);
+
+}  // namespace cm

@@ -1,0 +1,55 @@
+// DARE (METHODS.md): drop each entry of T_k with probability p, rescale the rest by 1 / (1 - p), then task
+// arithmetic or TIES steps 2-4. The mask is Philox4x32-10 keyed by (seed, expert, tensor name, flat index
+// in the whole tensor), so it does not depend on backend, ranks, threads or how a tensor splits into units.
+#include <limits>
+
+#include "common/hash.hpp"
+#include "merge_math.hpp"
+#include "methods/method_common.hpp"
+#include "philox.hpp"
+
+namespace cm {
+namespace {
+
+class Dare : public Method {
+ public:
+  Dare(Params& params, const MergeContext& ctx)
+      : p_(number_in(params, "p", 0.5, kHalfOpen)),
+        seed_(uint32_param(params, "seed", 0)),
+        ties_(params.choice("combine", {"task_arithmetic", "ties"}) == "ties") {
+    if (ties_) {
+      alphas_.assign(ctx.num_tasks, params.number("alpha", 0.3));
+    } else {
+      alphas_ = read_alphas(params, ctx.num_tasks, 0.3);
+    }
+  }
+
+  std::vector<float> merge(const MergeUnit& unit, const std::vector<float>& base, TaskVectors& tasks) override {
+    const uint64_t name_hash = fnv1a64(unit.name());
+    const float one_minus_p = static_cast<float>(1.0 - p_);
+    for (size_t k = 0; k < tasks.size(); ++k) {
+      std::vector<float>& t = tasks[k];
+      for (size_t i = 0; i < t.size(); ++i) {
+        const uint64_t index = static_cast<uint64_t>(unit.offset) + i;
+        t[i] = dare_value(t[i], dare_keep(name_hash, static_cast<uint32_t>(k), seed_, index, p_), one_minus_p);
+      }
+    }
+    if (!ties_) return task_arithmetic(base, tasks, alphas_);
+    const std::vector<float> keep_all(tasks.size(), -std::numeric_limits<float>::infinity());
+    return ties_combine(base, tasks, keep_all, static_cast<float>(alphas_[0]));
+  }
+
+ private:
+  double p_;
+  uint32_t seed_;
+  bool ties_;
+  std::vector<double> alphas_;  // combine: ties uses the one alpha, stored for every expert
+};
+
+}  // namespace
+
+std::unique_ptr<Method> make_dare(Params& params, const MergeContext& ctx) {
+  return std::make_unique<Dare>(params, ctx);
+}
+
+}  // namespace cm

@@ -1,0 +1,65 @@
+#pragma once
+// Pieces the method files share: the factories the registry calls, hyperparameter range checks,
+// per-expert alphas, task arithmetic, and the scope of whole-model statistics.
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "methods/method.hpp"
+
+namespace cm {
+
+std::unique_ptr<Method> make_weight_average(Params& params, const MergeContext& ctx);
+std::unique_ptr<Method> make_task_arithmetic(Params& params, const MergeContext& ctx);
+std::unique_ptr<Method> make_ties(Params& params, const MergeContext& ctx);
+std::unique_ptr<Method> make_dare(Params& params, const MergeContext& ctx);
+std::unique_ptr<Method> make_pcb(Params& params, const MergeContext& ctx);
+std::unique_ptr<Method> make_regmean(Params& params, const MergeContext& ctx);
+std::unique_ptr<Method> make_fisher(Params& params, const MergeContext& ctx);
+std::unique_ptr<Method> make_cat(Params& params, const MergeContext& ctx);
+
+// An interval a hyperparameter must lie in; each end open or closed, or absent (infinite).
+struct Interval {
+  double lo, hi;
+  bool lo_open, hi_open;
+};
+inline constexpr double kUnbounded = 1e308;
+inline constexpr Interval kOpenUnit{0, 1, true, false};    // (0, 1]
+inline constexpr Interval kHalfOpen{0, 1, false, true};    // [0, 1)
+inline constexpr Interval kUnit{0, 1, false, false};       // [0, 1]
+inline constexpr Interval kNonNegative{0, kUnbounded, false, false};
+
+// params.number(key, fallback), failing with "<where>.<key>: must be in (0, 1], got 1.5" outside `range`.
+double number_in(Params& params, const std::string& key, double fallback, const Interval& range);
+// params.integer(key, fallback), at least `least`.
+int integer_at_least(Params& params, const std::string& key, int fallback, int least);
+// A uint32 given as a number (DARE's seed).
+uint32_t uint32_param(Params& params, const std::string& key, uint32_t fallback);
+
+// alpha_k for every expert: `alphas` (one per expert) or `alpha` (default `fallback`) for all; not both.
+std::vector<double> read_alphas(Params& params, int num_tasks, double fallback);
+
+// theta_0 + (1/K) sum_k T_k (float32, ascending k).
+std::vector<float> weight_average(const std::vector<float>& base, const TaskVectors& tasks);
+
+// theta_0 + sum_k alpha_k T_k (float32 alpha_k, ascending k).
+std::vector<float> task_arithmetic(const std::vector<float>& base, const TaskVectors& tasks,
+                                   const std::vector<double>& alphas);
+
+// TIES steps 1-4: theta_0 + alpha * disjoint mean of the elected signs, after keeping the entries of task k
+// with |T_k| >= thresholds[k] (-infinity keeps all).
+std::vector<float> ties_combine(const std::vector<float>& base, const TaskVectors& tasks,
+                                const std::vector<float>& thresholds, float alpha);
+
+// Visits the task vectors of every unit a statistic runs over: all units of the model on this rank
+// (scope: model, reduced over ranks) or the unit being merged (scope: tensor).
+using ScopeVisitor = std::function<void(const TaskVectors&)>;
+using Scope = std::function<void(const ScopeVisitor&)>;
+Scope model_scope(UnitStream& stream);
+Scope unit_scope(const TaskVectors& tasks);
+
+enum class StatScope { Model, Tensor };
+StatScope read_scope(Params& params);
+
+}  // namespace cm

@@ -1,0 +1,52 @@
+#pragma once
+// Shared helpers of the unit tests: fixture paths, scratch folders, running the catmerge binary,
+// and writing small safetensors files for bad-input tests.
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace cm::test {
+
+std::filesystem::path source_dir();
+std::filesystem::path fixtures_dir();  // data/fixtures
+
+// A fresh empty folder under the system temp dir, removed when the object dies.
+class ScratchDir {
+ public:
+  ScratchDir();
+  ~ScratchDir();
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+struct CliResult {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+// Runs the built catmerge binary with `args` (no shell quoting needed).
+CliResult run_catmerge(const std::vector<std::string>& args);
+
+struct NamedTensor {
+  std::string name;
+  std::vector<int64_t> shape;
+  std::vector<float> values;
+};
+
+// Writes an F32 safetensors file (header padded to 8 bytes, tensors in the given order).
+void write_safetensors(const std::filesystem::path& path, const std::vector<NamedTensor>& tensors);
+
+// Every tensor of a checkpoint, read back as float32.
+std::vector<NamedTensor> read_all(const std::string& checkpoint_path);
+
+// Files in `dir` (names only), to check that nothing was left behind.
+std::vector<std::string> list_dir(const std::filesystem::path& dir);
+
+}  // namespace cm::test

@@ -1,0 +1,175 @@
+"""clip_vit tensor roles, feature sites and merge units (docs/DESIGN.md), for HF and open_clip names.
+
+A merge unit is a whole tensor or, for open_clip's fused attn.in_proj_weight [3d, in] / in_proj_bias [3d],
+one of its three row blocks. Every method works per unit.
+"""
+import re
+from dataclasses import dataclass
+
+LINEAR, NORM, SHIFT, OTHER = "linear", "norm_scale", "shift", "other"
+
+
+@dataclass(frozen=True)
+class Unit:
+    name: str        # tensor name in the checkpoint
+    part: int        # row block (0 for unfused tensors)
+    parts: int       # number of row blocks of the tensor
+    offset: int      # flat index of the unit's first element in the tensor
+    shape: tuple     # the unit's own shape
+    role: str
+    site: str        # feature site ("" for shift / other)
+
+    @property
+    def numel(self):
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n
+
+
+_HF_BLOCK = re.compile(r"^vision_model\.encoder\.layers\.(\d+)\.(.+)$")
+_OC_BLOCK = re.compile(r"^visual\.transformer\.resblocks\.(\d+)\.(.+)$")
+
+_HF_IN_BLOCK = {
+    "self_attn.q_proj.weight": (LINEAR, "attn_in"), "self_attn.k_proj.weight": (LINEAR, "attn_in"),
+    "self_attn.v_proj.weight": (LINEAR, "attn_in"), "self_attn.out_proj.weight": (LINEAR, "attn_out"),
+    "mlp.fc1.weight": (LINEAR, "mlp_in"), "mlp.fc2.weight": (LINEAR, "mlp_act"),
+    "layer_norm1.weight": (NORM, "ln1"), "layer_norm2.weight": (NORM, "ln2"),
+    "self_attn.q_proj.bias": (SHIFT, ""), "self_attn.k_proj.bias": (SHIFT, ""),
+    "self_attn.v_proj.bias": (SHIFT, ""), "self_attn.out_proj.bias": (SHIFT, ""),
+    "mlp.fc1.bias": (SHIFT, ""), "mlp.fc2.bias": (SHIFT, ""),
+    "layer_norm1.bias": (SHIFT, ""), "layer_norm2.bias": (SHIFT, ""),
+}
+_OC_IN_BLOCK = {
+    "attn.in_proj_weight": (LINEAR, "attn_in"), "attn.out_proj.weight": (LINEAR, "attn_out"),
+    "mlp.c_fc.weight": (LINEAR, "mlp_in"), "mlp.c_proj.weight": (LINEAR, "mlp_act"),
+    "ln_1.weight": (NORM, "ln1"), "ln_2.weight": (NORM, "ln2"),
+    "attn.in_proj_bias": (SHIFT, ""), "attn.out_proj.bias": (SHIFT, ""),
+    "mlp.c_fc.bias": (SHIFT, ""), "mlp.c_proj.bias": (SHIFT, ""),
+    "ln_1.bias": (SHIFT, ""), "ln_2.bias": (SHIFT, ""),
+}
+_TOP = {
+    # HF
+    "vision_model.embeddings.class_embedding": (OTHER, ""),
+    "vision_model.embeddings.patch_embedding.weight": (OTHER, ""),
+    "vision_model.embeddings.position_embedding.weight": (OTHER, ""),
+    "vision_model.pre_layrnorm.weight": (NORM, "embed.pre_ln"),
+    "vision_model.pre_layrnorm.bias": (SHIFT, ""),
+    "vision_model.post_layernorm.weight": (NORM, "final.post_ln"),
+    "vision_model.post_layernorm.bias": (SHIFT, ""),
+    "visual_projection.weight": (OTHER, ""),
+    # open_clip
+    "visual.conv1.weight": (OTHER, ""),
+    "visual.class_embedding": (OTHER, ""),
+    "visual.positional_embedding": (OTHER, ""),
+    "visual.ln_pre.weight": (NORM, "embed.pre_ln"),
+    "visual.ln_pre.bias": (SHIFT, ""),
+    "visual.ln_post.weight": (NORM, "final.post_ln"),
+    "visual.ln_post.bias": (SHIFT, ""),
+    "visual.proj": (OTHER, ""),
+}
+
+
+def classify(name):
+    """(role, site, parts) of a vision-tower tensor; None for anything outside the vision tower."""
+    if name in _TOP:
+        role, site = _TOP[name]
+        return role, site, 1
+    for pattern, table in ((_HF_BLOCK, _HF_IN_BLOCK), (_OC_BLOCK, _OC_IN_BLOCK)):
+        m = pattern.match(name)
+        if m and m.group(2) in table:
+            role, which = table[m.group(2)]
+            site = f"layers.{m.group(1)}.{which}" if which else ""
+            parts = 3 if m.group(2).startswith("attn.in_proj_") else 1
+            return role, site, parts
+    return None
+
+
+def units_of(name, shape):
+    role, site, parts = classify(name)
+    shape = tuple(shape)
+    assert shape[0] % parts == 0
+    ushape = (shape[0] // parts,) + shape[1:]
+    size = 1
+    for s in ushape:
+        size *= s
+    return [Unit(name, p, parts, p * size, ushape, role, site) for p in range(parts)]
+
+
+def model_units(tensors):
+    """Every merge unit of the vision-tower tensors of `tensors` (dict name -> array), in dict order."""
+    units = []
+    for name, arr in tensors.items():
+        if classify(name) is not None:
+            units.extend(units_of(name, arr.shape))
+    return units
+
+
+def unit_values(arr, unit):
+    """The unit's float32 values as a flat vector (a view of the tensor's flat storage)."""
+    flat = arr.reshape(-1)
+    return flat[unit.offset:unit.offset + unit.numel]
+
+
+# ---- open_clip <-> HF names (for the forward oracle of open_clip checkpoints) ----
+
+def open_clip_to_hf(oc, layers):
+    """Converts an open_clip visual state dict (numpy float32) to CLIPVisionModelWithProjection names."""
+    hf = {
+        "vision_model.embeddings.class_embedding": oc["visual.class_embedding"],
+        "vision_model.embeddings.patch_embedding.weight": oc["visual.conv1.weight"],
+        "vision_model.embeddings.position_embedding.weight": oc["visual.positional_embedding"],
+        "vision_model.pre_layrnorm.weight": oc["visual.ln_pre.weight"],
+        "vision_model.pre_layrnorm.bias": oc["visual.ln_pre.bias"],
+    }
+    for i in range(layers):
+        o, h = f"visual.transformer.resblocks.{i}.", f"vision_model.encoder.layers.{i}."
+        w, b = oc[o + "attn.in_proj_weight"], oc[o + "attn.in_proj_bias"]
+        d = w.shape[0] // 3
+        for j, q in enumerate("qkv"):
+            hf[h + f"self_attn.{q}_proj.weight"] = w[j * d:(j + 1) * d].copy()
+            hf[h + f"self_attn.{q}_proj.bias"] = b[j * d:(j + 1) * d].copy()
+        hf[h + "self_attn.out_proj.weight"] = oc[o + "attn.out_proj.weight"]
+        hf[h + "self_attn.out_proj.bias"] = oc[o + "attn.out_proj.bias"]
+        hf[h + "layer_norm1.weight"] = oc[o + "ln_1.weight"]
+        hf[h + "layer_norm1.bias"] = oc[o + "ln_1.bias"]
+        hf[h + "layer_norm2.weight"] = oc[o + "ln_2.weight"]
+        hf[h + "layer_norm2.bias"] = oc[o + "ln_2.bias"]
+        hf[h + "mlp.fc1.weight"] = oc[o + "mlp.c_fc.weight"]
+        hf[h + "mlp.fc1.bias"] = oc[o + "mlp.c_fc.bias"]
+        hf[h + "mlp.fc2.weight"] = oc[o + "mlp.c_proj.weight"]
+        hf[h + "mlp.fc2.bias"] = oc[o + "mlp.c_proj.bias"]
+    hf["vision_model.post_layernorm.weight"] = oc["visual.ln_post.weight"]
+    hf["vision_model.post_layernorm.bias"] = oc["visual.ln_post.bias"]
+    hf["visual_projection.weight"] = oc["visual.proj"].T.copy()
+    return hf
+
+
+def hf_to_open_clip(hf, layers):
+    """Inverse of open_clip_to_hf."""
+    import numpy as np
+    oc = {
+        "visual.conv1.weight": hf["vision_model.embeddings.patch_embedding.weight"],
+        "visual.class_embedding": hf["vision_model.embeddings.class_embedding"],
+        "visual.positional_embedding": hf["vision_model.embeddings.position_embedding.weight"],
+        "visual.ln_pre.weight": hf["vision_model.pre_layrnorm.weight"],
+        "visual.ln_pre.bias": hf["vision_model.pre_layrnorm.bias"],
+    }
+    for i in range(layers):
+        o, h = f"visual.transformer.resblocks.{i}.", f"vision_model.encoder.layers.{i}."
+        oc[o + "ln_1.weight"] = hf[h + "layer_norm1.weight"]
+        oc[o + "ln_1.bias"] = hf[h + "layer_norm1.bias"]
+        oc[o + "attn.in_proj_weight"] = np.concatenate([hf[h + f"self_attn.{q}_proj.weight"] for q in "qkv"], 0)
+        oc[o + "attn.in_proj_bias"] = np.concatenate([hf[h + f"self_attn.{q}_proj.bias"] for q in "qkv"], 0)
+        oc[o + "attn.out_proj.weight"] = hf[h + "self_attn.out_proj.weight"]
+        oc[o + "attn.out_proj.bias"] = hf[h + "self_attn.out_proj.bias"]
+        oc[o + "ln_2.weight"] = hf[h + "layer_norm2.weight"]
+        oc[o + "ln_2.bias"] = hf[h + "layer_norm2.bias"]
+        oc[o + "mlp.c_fc.weight"] = hf[h + "mlp.fc1.weight"]
+        oc[o + "mlp.c_fc.bias"] = hf[h + "mlp.fc1.bias"]
+        oc[o + "mlp.c_proj.weight"] = hf[h + "mlp.fc2.weight"]
+        oc[o + "mlp.c_proj.bias"] = hf[h + "mlp.fc2.bias"]
+    oc["visual.ln_post.weight"] = hf["vision_model.post_layernorm.weight"]
+    oc["visual.ln_post.bias"] = hf["vision_model.post_layernorm.bias"]
+    oc["visual.proj"] = hf["visual_projection.weight"].T.copy()
+    return oc

@@ -1,0 +1,247 @@
+"""What data/fixtures/ holds: the random models, exemplars, Fisher files, the forward oracle, and the merge
+cases with their expected outputs. Cases are resolved from their configuration exactly as catmerge reads it
+(paths relative to data/fixtures/), so a case's expected output depends only on its config and the files.
+"""
+import json
+import os
+
+import numpy as np
+import torch
+from transformers import CLIPVisionConfig
+
+import arch
+import ckpt_io
+import features as feat
+import methods
+import models
+
+HF_SEED = 20240611
+OPEN_CLIP_SEED = 77
+EXEMPLAR_SEED = 5
+FISHER_SEED = 11
+HF_SCALES = [0.02, 0.035, 0.015, 0.045]    # relative task-vector magnitude per expert
+OPEN_CLIP_SCALES = [0.03, 0.02, 0.04]
+EXEMPLARS_PER_TASK = 4
+NUM_TASKS = 4
+
+
+# ------------------------------------------------------------------ models and inputs
+
+def write_inputs(root):
+    cfg = models.hf_config()
+    shapes = models.hf_shapes(cfg)
+
+    rng = np.random.default_rng(HF_SEED)
+    base = models.random_base(shapes, rng)
+    experts = models.make_experts(base, HF_SCALES, rng)
+    ckpt_io.save_hf_model(f"{root}/clip_hf/base", base, cfg)
+    for k, e in enumerate(experts, 1):
+        shard = "60KB" if k == 2 else None     # expert2: two shards + model.safetensors.index.json
+        ckpt_io.save_hf_model(f"{root}/clip_hf/expert{k}", e, cfg, max_shard_size=shard)
+    assert sorted(os.listdir(f"{root}/clip_hf/expert2")) == [
+        "config.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
+        "model.safetensors.index.json"], os.listdir(f"{root}/clip_hf/expert2")
+
+    # bf16 copies of base and expert1..3
+    ckpt_io.save_hf_model(f"{root}/clip_bf16/base", base, cfg, dtype=torch.bfloat16)
+    for k in (1, 2, 3):
+        ckpt_io.save_hf_model(f"{root}/clip_bf16/expert{k}", experts[k - 1], cfg, dtype=torch.bfloat16)
+
+    frng = np.random.default_rng(FISHER_SEED)
+    for k in range(1, 5):
+        ckpt_io.save_safetensors(f"{root}/fisher/expert{k}.safetensors", models.random_fisher(shapes, frng))
+
+    erng = np.random.default_rng(EXEMPLAR_SEED)
+    images = models.random_exemplars(NUM_TASKS, EXEMPLARS_PER_TASK, cfg.num_channels, cfg.image_size, erng)
+    import h5py
+    with h5py.File(f"{root}/exemplars.h5", "w") as f:
+        for t, imgs in enumerate(images, 1):
+            f.create_group(f"task{t}").create_dataset("pixel_values", data=imgs, track_times=False)
+
+    # open_clip: a different random model, generated under HF names then renamed (fused in_proj, proj^T)
+    ocfg = models.open_clip_as_hf_config()
+    orng = np.random.default_rng(OPEN_CLIP_SEED)
+    obase = models.random_base(models.hf_shapes(ocfg), orng)
+    oexperts = models.make_experts(obase, OPEN_CLIP_SCALES, orng)
+    layers = ocfg.num_hidden_layers
+    os.makedirs(f"{root}/clip_openclip", exist_ok=True)
+    ckpt_io.save_safetensors(f"{root}/clip_openclip/base.safetensors", arch.hf_to_open_clip(obase, layers))
+    for k, e in enumerate(oexperts, 1):
+        ckpt_io.save_safetensors(f"{root}/clip_openclip/expert{k}.safetensors", arch.hf_to_open_clip(e, layers))
+    with open(f"{root}/clip_openclip/open_clip_config.json", "w") as f:
+        json.dump(models.OPEN_CLIP_CONFIG, f, indent=2)
+        f.write("\n")
+
+
+# ------------------------------------------------------------------ reading a model as catmerge does
+
+def read_model(root, path):
+    """(tensors, dtypes, hf_config, is_open_clip) of a checkpoint path relative to root."""
+    full = os.path.join(root, path)
+    tensors, dtypes = ckpt_io.load_checkpoint(full)
+    if os.path.isdir(full):
+        return tensors, dtypes, CLIPVisionConfig.from_json_file(os.path.join(full, "config.json")), False
+    with open(os.path.join(os.path.dirname(full), "open_clip_config.json")) as f:
+        mc = json.load(f)["model_cfg"]
+    v = mc["vision_cfg"]
+    width = v["width"]
+    cfg = models.hf_config(hidden_size=width, num_hidden_layers=v["layers"],
+                           num_attention_heads=width // v.get("head_width", 64),
+                           intermediate_size=int(width * v.get("mlp_ratio", 4.0)), image_size=v["image_size"],
+                           patch_size=v["patch_size"], projection_dim=mc["embed_dim"],
+                           hidden_act="quick_gelu" if mc.get("quick_gelu", False) else "gelu",
+                           layer_norm_eps=1e-5)
+    return tensors, dtypes, cfg, True
+
+
+def vision_only(tensors):
+    return {n: v for n, v in tensors.items() if arch.classify(n) is not None}
+
+
+def as_hf(tensors, cfg, is_open_clip):
+    return arch.open_clip_to_hf(tensors, cfg.num_hidden_layers) if is_open_clip else tensors
+
+
+def task_features(root, case_cfg, base, experts, cfg, is_open_clip, double=False, force_expert=False):
+    """Per-task site statistics: task k's first E exemplars through task k's feature model."""
+    fcfg = case_cfg.get("features", {})
+    count = int(fcfg.get("exemplars", 2))
+    model_kind = "expert" if force_expert else fcfg.get("model", "expert")
+    K = len(experts)
+    alphas = methods._alphas(case_cfg["method"], K, 0.3)
+    stats = []
+    for k, (spec, theta) in enumerate(zip(case_cfg["experts"], experts)):
+        if model_kind == "expert":
+            weights = theta
+        else:
+            assert model_kind == "scaled"
+            weights = {n: (base[n] + np.float32(alphas[k]) * (theta[n] - base[n]).astype(np.float32)
+                           ).astype(np.float32) for n in base}
+        file, group = spec["exemplars"].split(":")
+        pixels = ckpt_io.read_exemplars(os.path.join(root, file), group, count)
+        if not double:   # the oracle: transformers, float32
+            model = feat.build_hf_model(as_hf(weights, cfg, is_open_clip), cfg)
+            rows = feat.hf_forward_sites(model, pixels)
+        else:            # sensitivity probe: the independent open_clip-layout forward entirely in float64
+            oc = weights if is_open_clip else arch.hf_to_open_clip(weights, cfg.num_hidden_layers)
+            rows = feat.open_clip_forward_sites(oc, cfg.num_hidden_layers, cfg.num_attention_heads,
+                                                cfg.layer_norm_eps, cfg.hidden_act, pixels, double=True)
+        stats.append(feat.site_stats(rows))
+    return stats
+
+
+def merge_case(root, case_cfg, double_features=False, diag=None):
+    """The reference merge of one configuration. Returns (merged float32 tensors, output dtypes)."""
+    base_all, base_dtypes, cfg, is_oc = read_model(root, case_cfg["model"]["base"])
+    base = vision_only(base_all)
+    experts = [vision_only(read_model(root, e["path"])[0]) for e in case_cfg["experts"]]
+    for e in experts:
+        assert set(e) == set(base)
+    params = {k: v for k, v in case_cfg["method"].items() if k != "name"}
+    name = case_cfg["method"]["name"]
+    if name == "weight_average":
+        merged = methods.weight_average(base, experts, params)
+    elif name == "task_arithmetic":
+        merged = methods.task_arithmetic(base, experts, params)
+    elif name == "ties":
+        merged = methods.ties(base, experts, params, stats=diag)
+    elif name == "dare":
+        merged = methods.dare(base, experts, params, stats=diag)
+    elif name == "pcb":
+        merged = methods.pcb(base, experts, params)
+    elif name == "fisher":
+        fishers = [ckpt_io.load_checkpoint(os.path.join(root, e["fisher"]))[0] for e in case_cfg["experts"]]
+        merged = methods.fisher(base, experts, params, fishers)
+    elif name == "regmean":
+        fs = task_features(root, case_cfg, base, experts, cfg, is_oc, double_features, force_expert=True)
+        merged = methods.regmean(base, experts, params, fs)
+    elif name == "cat":
+        fs = task_features(root, case_cfg, base, experts, cfg, is_oc, double_features)
+        merged = methods.cat(base, experts, params, fs, diag=diag)
+    else:
+        raise ValueError(name)
+    assert set(merged) == set(base)
+    out_dtype = case_cfg.get("output", {}).get("dtype", "base")
+    dtypes = {n: (base_dtypes[n] if out_dtype == "base" else out_dtype.upper()) for n in merged}
+    return merged, dtypes
+
+
+# ------------------------------------------------------------------ the cases
+
+def _experts(model, count, exemplars=False, fisher=False):
+    out = []
+    for k in range(1, count + 1):
+        path = f"clip_openclip/expert{k}.safetensors" if model == "clip_openclip" else f"{model}/expert{k}"
+        e = {"name": f"task{k}", "path": path}
+        if exemplars:
+            e["exemplars"] = f"exemplars.h5:/task{k}"
+        if fisher:
+            e["fisher"] = f"fisher/expert{k}.safetensors"
+        out.append(e)
+    return out
+
+
+def _case(name, model, count, method, features=None, dtype="base"):
+    needs = method["name"] in ("cat", "regmean")
+    base = "clip_openclip/base.safetensors" if model == "clip_openclip" else f"{model}/base"
+    cfg = {"model": {"arch": "clip_vit", "base": base},
+           "experts": _experts(model, count, exemplars=needs, fisher=method["name"] == "fisher"),
+           "method": method}
+    if features is not None:
+        cfg["features"] = features
+    cfg["output"] = {"path": f"out/{name}.h5", "dtype": dtype}
+    cfg["runtime"] = {"backend": "cpu", "threads": 1}
+    return {"name": name, "config": cfg, "expected": f"expected/{name}.h5"}
+
+
+def cases():
+    hf = "clip_hf"
+    return [
+        # every method with its defaults, 4 experts
+        _case("hf_weight_average", hf, 4, {"name": "weight_average"}),
+        _case("hf_task_arithmetic", hf, 4, {"name": "task_arithmetic"}),
+        _case("hf_ties", hf, 4, {"name": "ties"}),
+        _case("hf_dare", hf, 4, {"name": "dare"}),
+        _case("hf_pcb", hf, 4, {"name": "pcb"}),
+        _case("hf_regmean", hf, 4, {"name": "regmean"}),
+        _case("hf_fisher", hf, 4, {"name": "fisher"}),
+        _case("hf_cat", hf, 4, {"name": "cat"}),
+        # hyperparameters
+        _case("hf_task_arithmetic_alphas", hf, 4, {"name": "task_arithmetic", "alphas": [0.2, 0.5, 0.1, 0.4]}),
+        _case("hf_ties_tensor", hf, 4, {"name": "ties", "scope": "tensor", "density": 0.5, "alpha": 0.7}),
+        _case("hf_dare_ties", hf, 4, {"name": "dare", "combine": "ties", "p": 0.3, "seed": 7, "alpha": 0.5}),
+        _case("hf_pcb_tensor", hf, 4, {"name": "pcb", "scope": "tensor", "ratio": 0.2, "alpha": 0.8}),
+        _case("hf_regmean_r08_e3", hf, 4, {"name": "regmean", "reduction": 0.8}, features={"exemplars": 3}),
+        _case("hf_cat_scaled", hf, 4, {"name": "cat", "alpha": 0.5, "c": 2, "lambda": 2.0, "c_norm": 2,
+                                       "lambda_norm": 1.0, "c_shift": 4},
+              features={"exemplars": 3, "model": "scaled"}),
+        _case("hf_cat_alphas_scaled", hf, 4, {"name": "cat", "alphas": [0.3, 0.2, 0.4, 0.25]},
+              features={"exemplars": 2, "model": "scaled"}),
+        _case("hf_cat_single", hf, 1, {"name": "cat"}),
+        # output dtypes
+        _case("hf_cat_f16", hf, 4, {"name": "cat"}, dtype="f16"),
+        _case("bf16_task_arithmetic", "clip_bf16", 3, {"name": "task_arithmetic"}),
+        # open_clip layout (fused in_proj = 3 units)
+        _case("openclip_cat", "clip_openclip", 3, {"name": "cat"}),
+        _case("openclip_ties_tensor", "clip_openclip", 3, {"name": "ties", "scope": "tensor"}),
+        _case("openclip_dare", "clip_openclip", 3, {"name": "dare"}),
+        _case("openclip_regmean", "clip_openclip", 3, {"name": "regmean"}),
+    ]
+
+
+# ------------------------------------------------------------------ the forward oracle
+
+def write_forward_oracle(root, which):
+    if which == "clip_hf":
+        path = "clip_hf/expert1"
+    else:
+        path = "clip_openclip/expert1.safetensors"
+    tensors, _, cfg, is_oc = read_model(root, path)
+    pixels = ckpt_io.read_exemplars(f"{root}/exemplars.h5", "/task1", 2)
+    rows = feat.hf_forward_sites(feat.build_hf_model(as_hf(vision_only(tensors), cfg, is_oc), cfg), pixels)
+    expected_sites = feat.site_names(cfg.num_hidden_layers)
+    assert set(rows) == set(expected_sites) | {"pooled", "image_embeds"}
+    datasets = {s: rows[s] for s in expected_sites + ["pooled", "image_embeds"]}
+    ckpt_io.write_h5_datasets(f"{root}/forward/{which}_expert1.h5", datasets,
+                              attrs={"model": path, "exemplars": "exemplars.h5:/task1", "images": 2})
+    return rows, tensors, cfg, is_oc, pixels
