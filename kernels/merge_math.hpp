@@ -22,6 +22,30 @@ CM_HD float order_key_value(uint32_t key) {
   return bits_float((key & 0x80000000u) ? (key & 0x7fffffffu) : ~key);
 }
 
+// The two 16-bit halves of a key: exact selection (methods/select.cpp, histogram.cu) counts the top half
+// of every value in pass 1 and the low half of the values inside one top bin in pass 2.
+CM_HD uint32_t key_top_bin(uint32_t key) { return key >> 16; }
+CM_HD uint32_t key_low_bin(uint32_t key) { return key & 0xffffu; }
+
+// ---- top-c selection --------------------------------------------------------------------------------
+// Whether entry a (score ga) comes before entry b (score gb) in a top-c selection: the larger score first,
+// ties to the lower index (METHODS.md).
+CM_HD bool ranks_before(double ga, int64_t a, double gb, int64_t b) { return ga > gb || (ga == gb && a < b); }
+
+// ---- CAT norm_scale and shift masks -------------------------------------------------------------------
+// Score g_z of one entry z for task k, from t[i] = T_i[z] of every task i (ascending i, i != k):
+// norm_scale: sum_i T_i[z]^2 (xsq[k] - lambda xsq[i]), xsq[i] = sum over rows of xhat_i[:, z]^2;
+// shift (xsq == nullptr): sum_i T_i[z]^2. In float64.
+CM_HD double cat_entry_score(const float* t, const double* xsq, int K, int k, double lambda) {
+  double g = 0.0;
+  for (int i = 0; i < K; ++i) {
+    if (i == k) continue;
+    const double ti = t[i];
+    g += ti * ti * (xsq ? xsq[k] - lambda * xsq[i] : 1.0);
+  }
+  return g;
+}
+
 // ---- TIES -----------------------------------------------------------------------------------------
 // Trim: keep an entry whose magnitude reaches the task's threshold (ties at the threshold are kept).
 CM_HD float ties_trim(float t, float threshold) { return fabsf(t) >= threshold ? t : 0.0f; }

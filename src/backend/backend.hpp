@@ -1,7 +1,8 @@
 #pragma once
 // The compute backend interface (ggml-style): the forward pass calls these ops and nothing else.
 // The CPU implementation (OpenBLAS) is the reference every other backend is tested against.
-// Pointers are host memory in this version; a device backend stages them (docs/DESIGN.md).
+// Pointers are host memory in this version; the CUDA backend stages them through device buffers it reuses
+// across calls (docs/DESIGN.md "CUDA").
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -9,6 +10,8 @@
 #include "arch/clip_vit.hpp"
 
 namespace cm {
+
+class Linalg;  // methods/linalg.hpp
 
 class Backend {
  public:
@@ -31,11 +34,16 @@ class Backend {
   // out = softmax(q k^T / sqrt(head_dim)) v for each (image, head).
   virtual void attention(const float* q, const float* k, const float* v, float* out, int64_t batch, int64_t seq,
                          int64_t heads, int64_t head_dim) = 0;
+
+  // The methods' linear algebra on the same device (MergeContext::linalg).
+  virtual Linalg& linalg() = 0;
 };
 
-// name: "cpu", or "auto" (the best available; cpu in this build). threads: 0 = the BLAS default
-// (all cores unless OPENBLAS_NUM_THREADS says otherwise).
+// name: "cpu", "cuda", or "auto": cuda when this build has it and a GPU is visible, else cpu.
+// threads: 0 = the BLAS default (all cores unless OPENBLAS_NUM_THREADS says otherwise). local_rank: the
+// process's rank within its node; a GPU backend takes device local_rank % device count.
 // Throws cm::Error naming `where` for an unknown or unavailable backend.
-std::unique_ptr<Backend> make_backend(const std::string& name, int threads, const std::string& where);
+std::unique_ptr<Backend> make_backend(const std::string& name, int threads, const std::string& where,
+                                      int local_rank = 0);
 
 }  // namespace cm

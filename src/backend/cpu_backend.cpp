@@ -10,6 +10,7 @@
 #include "activations.hpp"
 #include "common/error.hpp"
 #include "layernorm.hpp"
+#include "methods/linalg.hpp"
 #include "softmax.hpp"
 
 namespace cm {
@@ -64,6 +65,8 @@ class CpuBackend : public Backend {
       }
     }
   }
+
+  Linalg& linalg() override { return cpu_linalg(); }
 
  private:
   // OpenBLAS takes blasint (32-bit in this build) sizes; every CLIP dimension and batch the job forms fits.

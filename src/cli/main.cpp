@@ -1,37 +1,96 @@
-// catmerge command line: `run`, `inspect`, `version`. Every error is one line on stderr and exit code 1.
+// catmerge command line: run, plan, inspect, version. Every error is one line on stderr; under several
+// ranks the failing rank names itself and ends every rank of the job (MPI_Abort), so none hangs.
+#include <cstdio>
 #include <iostream>
 #include <string>
 #include <vector>
 
+#include "arch/registry.hpp"
+#include "comm/mpi_runtime.hpp"
 #include "common/error.hpp"
+#include "io/checkpoint.hpp"
+#include "io/temp_files.hpp"
 #include "job/config.hpp"
 #include "job/inspect.hpp"
 #include "job/merge_job.hpp"
+#include "plan/shard_plan.hpp"
 
 namespace {
 
 const char* const kUsage =
     "usage: catmerge run CONFIG.yaml [--set key=value ...]   merge the experts the configuration names\n"
+    "       catmerge plan CONFIG.yaml --ranks N [--set ...]  the shard plan for N ranks, from headers only\n"
     "       catmerge inspect PATH                            list tensors, dtypes, shapes and roles\n"
     "       catmerge version\n";
 
-int run(const std::vector<std::string>& args) {
-  if (args.empty()) throw cm::Error("run: missing CONFIG.yaml (catmerge run CONFIG.yaml [--set key=value ...])");
+struct Args {
+  std::string config;
   std::vector<std::string> sets;
-  for (size_t i = 1; i < args.size(); ++i) {
-    if (args[i] == "--set" && i + 1 < args.size()) {
-      sets.push_back(args[++i]);
-    } else if (args[i].rfind("--set=", 0) == 0) {
-      sets.push_back(args[i].substr(6));
+  int ranks = 0;
+};
+
+Args parse_args(const std::string& command, const std::vector<std::string>& args) {
+  Args a;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& s = args[i];
+    const bool has_value = i + 1 < args.size();
+    if (s == "--set" && has_value) {
+      a.sets.push_back(args[++i]);
+    } else if (s.rfind("--set=", 0) == 0) {
+      a.sets.push_back(s.substr(6));
+    } else if (command == "plan" && s == "--ranks" && has_value) {
+      try {
+        a.ranks = std::stoi(args[++i]);
+      } catch (const std::exception&) {
+        throw cm::Error("plan: --ranks needs a number, got '" + args[i] + "'");
+      }
+    } else if (a.config.empty() && s.rfind("--", 0) != 0) {
+      a.config = s;
     } else {
-      throw cm::Error("run: unexpected argument '" + args[i] + "'");
+      throw cm::Error(command + ": unexpected argument '" + s + "'");
     }
   }
-  const cm::JobConfig cfg = cm::load_config(args[0], sets);
-  const cm::MergeTimings t = cm::run_merge(cfg);
-  std::cout << "catmerge: wrote " << cfg.output_path << " (" << cfg.method << ", " << cfg.experts.size()
-            << " experts) in " << t.total << " s [open " << t.open << ", features " << t.features << ", prepare "
-            << t.prepare << ", merge+write " << t.merge_write << "]\n";
+  if (a.config.empty()) throw cm::Error(command + ": missing CONFIG.yaml");
+  if (command == "plan" && a.ranks < 1) throw cm::Error("plan: --ranks N (N >= 1) is required");
+  return a;
+}
+
+int run(int argc, char** argv, const std::vector<std::string>& args) {
+  cm::MpiRuntime mpi(&argc, &argv);
+  cm::remove_temp_files_on_signal();
+  cm::MpiCommunicator& world = mpi.world();
+  const std::string who = world.size() > 1 ? "rank " + std::to_string(world.rank()) + ": " : "";
+  try {
+    cm::check_slurm_world(world.size());
+    const Args a = parse_args("run", args);
+    cm::JobConfig cfg = cm::load_config(a.config, a.sets);
+    cfg.local_rank = mpi.local_rank();
+    const cm::MergeReport r = cm::run_merge(cfg, world);
+    if (world.rank() == 0) {
+      std::cout << "catmerge: wrote " << cfg.output_path << " (" << cfg.method << ", " << cfg.experts.size()
+                << " experts, " << world.size() << " ranks) in " << r.total << " s [open " << r.open << ", features "
+                << r.features << ", prepare " << r.prepare << ", merge+write " << r.merge_write << "]\n";
+      for (size_t k = 0; k < r.bytes_read.size() && world.size() > 1; ++k)
+        std::cout << "  rank " << k << ": read " << r.bytes_read[k] << " bytes, shard " << r.shard_bytes[k]
+                  << " bytes (base checkpoint)\n";
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    // One write per line, so that lines of several failing ranks do not interleave.
+    const std::string line = "catmerge: error: " + who + e.what() + "\n";
+    std::fputs(line.c_str(), stderr);
+    std::fflush(stderr);
+    if (world.size() > 1) world.abort(1);
+    return 1;
+  }
+}
+
+int plan(const std::vector<std::string>& args) {
+  const Args a = parse_args("plan", args);
+  const cm::JobConfig cfg = cm::load_config(a.config, a.sets);
+  const auto base = cm::open_checkpoint(cfg.base);
+  const cm::ModelSpec model = cm::describe_model(cfg.arch, *base).model;
+  std::cout << cm::describe_plan(cm::make_plan(model, a.ranks), model);
   return 0;
 }
 
@@ -40,8 +99,9 @@ int run(const std::vector<std::string>& args) {
 int main(int argc, char** argv) {
   const std::vector<std::string> args(argv + (argc > 1 ? 2 : 1), argv + argc);
   const std::string command = argc > 1 ? argv[1] : "";
+  if (command == "run") return run(argc, argv, args);
   try {
-    if (command == "run") return run(args);
+    if (command == "plan") return plan(args);
     if (command == "inspect" && args.size() == 1) {
       cm::inspect_checkpoint(args[0], std::cout);
       return 0;
@@ -58,6 +118,6 @@ int main(int argc, char** argv) {
     return 2;
   } catch (const std::exception& e) {
     std::cerr << "catmerge: error: " << e.what() << "\n";
+    return 1;
   }
-  return 1;
 }

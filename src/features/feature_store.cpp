@@ -1,32 +1,13 @@
 #include "features/feature_store.hpp"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <utility>
 
 #include "common/error.hpp"
+#include "methods/linalg.hpp"
 
 namespace cm {
 namespace {
-
-// Rows are widened to double a block at a time, so a large batch never needs a full float64 copy.
-constexpr int64_t kBlockRows = 1024;
-
-void add_gram(std::vector<double>& gram, const float* rows, int64_t n, int64_t dim) {
-  std::vector<double> x(static_cast<size_t>(std::min(n, kBlockRows) * dim));
-  for (int64_t r0 = 0; r0 < n; r0 += kBlockRows) {
-    const int64_t nb = std::min(kBlockRows, n - r0);
-    std::copy(rows + r0 * dim, rows + (r0 + nb) * dim, x.begin());
-    // dsyrk updates the upper triangle only (half the work of a full dgemm).
-    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, static_cast<blasint>(dim), static_cast<blasint>(nb), 1.0,
-                x.data(), static_cast<blasint>(dim), 1.0, gram.data(), static_cast<blasint>(dim));
-  }
-  // Readers get the full symmetric matrix: mirror the upper triangle after every update.
-  for (int64_t i = 0; i < dim; ++i) {
-    for (int64_t j = i + 1; j < dim; ++j) gram[j * dim + i] = gram[i * dim + j];
-  }
-}
 
 void add_sqsum(std::vector<double>& sqsum, const float* rows, int64_t n, int64_t dim) {
   for (int64_t r = 0; r < n; ++r) {
@@ -37,7 +18,8 @@ void add_sqsum(std::vector<double>& sqsum, const float* rows, int64_t n, int64_t
 
 }  // namespace
 
-FeatureStore::FeatureStore(std::vector<std::string> sites) : only_(std::move(sites)) {}
+FeatureStore::FeatureStore(std::vector<std::string> sites, Linalg* linalg)
+    : only_(std::move(sites)), linalg_(linalg) {}
 
 bool FeatureStore::wants(const std::string& site) const {
   return only_.empty() || std::find(only_.begin(), only_.end(), site) != only_.end();
@@ -58,7 +40,7 @@ void FeatureStore::record(const std::string& site, SiteKind kind, const float* r
   }
   CM_ASSERT(s.kind == kind && s.dim == dim);
   if (kind == SiteKind::LinearInput) {
-    add_gram(s.gram, rows, n, dim);
+    (linalg_ ? *linalg_ : cpu_linalg()).add_gram(rows, n, dim, s.gram.data());
   } else {
     add_sqsum(s.sqsum, rows, n, dim);
   }

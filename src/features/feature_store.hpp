@@ -12,6 +12,8 @@
 
 namespace cm {
 
+class Linalg;  // methods/linalg.hpp
+
 class FeatureSink {
  public:
   virtual ~FeatureSink() = default;
@@ -33,8 +35,9 @@ struct SiteStats {
 class FeatureStore : public FeatureSink {
  public:
   FeatureStore() = default;
-  // Records only these sites; an empty list records every site.
-  explicit FeatureStore(std::vector<std::string> sites);
+  // Records only these sites; an empty list records every site. Gram matrices are accumulated by `linalg`
+  // (the backend's device; nullptr: the CPU).
+  explicit FeatureStore(std::vector<std::string> sites, Linalg* linalg = nullptr);
   bool wants(const std::string& site) const override;
   void record(const std::string& site, SiteKind kind, const float* rows, int64_t n, int64_t dim) override;
   // Throws (internal error) when the site was never recorded.
@@ -43,6 +46,7 @@ class FeatureStore : public FeatureSink {
 
  private:
   std::vector<std::string> only_;
+  Linalg* linalg_ = nullptr;
   std::map<std::string, SiteStats> stats_;
 };
 

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "common/error.hpp"
+#include "io/temp_files.hpp"
 
 namespace cm {
 
@@ -37,12 +38,14 @@ Hdf5Writer::Hdf5Writer(std::string final_path)
   h5::check(H5Pset_link_creation_order(fcpl.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED), final_path_, what);
   h5::check(H5Pset_obj_track_times(fcpl.get(), false), final_path_, what);
   file_ = h5::check(H5Fcreate(temp_path_.c_str(), H5F_ACC_TRUNC, fcpl.get(), H5P_DEFAULT), final_path_, what);
+  register_temp_file(temp_path_);
   try {
     root_ = h5::check(H5Gopen2(file_.get(), "/", H5P_DEFAULT), final_path_, what);
   } catch (const Error&) {
     // The destructor does not run for a throwing constructor, so the temp file is removed here.
     file_.close();
     std::remove(temp_path_.c_str());
+    unregister_temp_file(temp_path_);
     throw;
   }
 }
@@ -52,18 +55,16 @@ Hdf5Writer::~Hdf5Writer() {
   root_.close();
   file_.close();
   std::remove(temp_path_.c_str());
+  unregister_temp_file(temp_path_);
 }
 
-void Hdf5Writer::write_tensor(const std::string& name, DType dtype, const std::vector<int64_t>& shape,
-                              const float* data) {
+void Hdf5Writer::declare_tensor(const std::string& name, DType dtype, const std::vector<int64_t>& shape) {
   CM_ASSERT(!committed_);
   h5::silence_errors();
   if (name.empty() || name == "." || name.find('/') != std::string::npos)
     fail(final_path_, "tensor name '" + name + "' cannot be an HDF5 dataset name (empty, '.' or contains '/')");
+  if (declared_.count(name)) fail(final_path_, "tensor '" + name + "' written twice");
   const std::string what = "cannot write tensor '" + name + "'";
-  const htri_t exists = H5Lexists(root_.get(), name.c_str(), H5P_DEFAULT);
-  h5::check(static_cast<herr_t>(exists), final_path_, what);
-  if (exists > 0) fail(final_path_, "tensor '" + name + "' written twice");
 
   size_t n = 1;
   std::vector<hsize_t> dims;
@@ -78,7 +79,8 @@ void Hdf5Writer::write_tensor(const std::string& name, DType dtype, const std::v
   const h5::Id dcpl = h5::check(H5Pcreate(H5P_DATASET_CREATE), final_path_, what);
   h5::check(H5Pset_layout(dcpl.get(), H5D_CONTIGUOUS), final_path_, what);
   h5::check(H5Pset_obj_track_times(dcpl.get(), false), final_path_, what);
-  // Every element is written right away, so filling first would only write the data twice.
+  h5::check(H5Pset_alloc_time(dcpl.get(), H5D_ALLOC_TIME_EARLY), final_path_, what);
+  // Every element is written later, so filling first would only write the data twice.
   h5::check(H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER), final_path_, what);
 
   const h5::Id half = dtype == DType::F16 ? h5::make_half_type() : h5::Id();
@@ -87,8 +89,20 @@ void Hdf5Writer::write_tensor(const std::string& name, DType dtype, const std::v
       h5::check(H5Dcreate2(root_.get(), name.c_str(), type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
                 final_path_, what);
   if (dtype == DType::BF16) mark_bfloat16(dataset.get(), final_path_ + ":/" + name);
-  if (n == 0) return;  // HDF5 1.10 refuses a null buffer even for an empty dataset
+  declared_[name] = Declared{dtype, n};
+}
 
+void Hdf5Writer::write_tensor(const std::string& name, const float* data) {
+  CM_ASSERT(!committed_);
+  h5::silence_errors();
+  const auto it = declared_.find(name);
+  CM_ASSERT(it != declared_.end());
+  const DType dtype = it->second.dtype;
+  const size_t n = it->second.elements;
+  if (n == 0) return;  // HDF5 1.10 refuses a null buffer even for an empty dataset
+  const std::string what = "cannot write tensor '" + name + "'";
+  const h5::Id dataset = h5::check(H5Dopen2(root_.get(), name.c_str(), H5P_DEFAULT), final_path_, what);
+  const h5::Id type = h5::check(H5Dget_type(dataset.get()), final_path_, what);
   const void* bytes = data;
   std::vector<uint16_t> narrow;
   if (dtype != DType::F32) {
@@ -97,7 +111,13 @@ void Hdf5Writer::write_tensor(const std::string& name, DType dtype, const std::v
     bytes = narrow.data();
   }
   // The memory type is the file type: HDF5 copies the bytes without converting.
-  h5::check(H5Dwrite(dataset.get(), type, H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes), final_path_, what);
+  h5::check(H5Dwrite(dataset.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes), final_path_, what);
+}
+
+void Hdf5Writer::write_tensor(const std::string& name, DType dtype, const std::vector<int64_t>& shape,
+                              const float* data) {
+  declare_tensor(name, dtype, shape);
+  write_tensor(name, data);
 }
 
 void Hdf5Writer::write_attr(const std::string& key, hid_t file_type, hid_t mem_type, const void* value) {
@@ -138,6 +158,7 @@ void Hdf5Writer::commit() {
   h5::check(file_.close(), final_path_, "cannot close " + temp_path_);
   if (std::rename(temp_path_.c_str(), final_path_.c_str()) != 0)
     fail(final_path_, "cannot rename " + temp_path_ + " to it: " + strerror(errno));
+  unregister_temp_file(temp_path_);
   committed_ = true;
 }
 

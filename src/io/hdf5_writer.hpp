@@ -4,6 +4,7 @@
 // commit(), so a failed run never leaves a file that looks complete. Output is byte-identical run to run
 // (no chunking, no compression, no object timestamps).
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -20,8 +21,14 @@ class Hdf5Writer {
   Hdf5Writer(const Hdf5Writer&) = delete;
   Hdf5Writer& operator=(const Hdf5Writer&) = delete;
 
-  // Stores `data` (float32, row-major) as `dtype`: F32 -> IEEE f32 LE, F16 -> IEEE f16 LE,
-  // BF16 -> uint16 LE with the string attribute dtype="bfloat16". `name` may not contain '/'.
+  // Creates the dataset of a tensor stored as `dtype`: F32 -> IEEE f32 LE, F16 -> IEEE f16 LE,
+  // BF16 -> uint16 LE with the string attribute dtype="bfloat16". `name` may not contain '/'. Space is
+  // allocated now, so the file's bytes depend on the order of declarations, not of writes: a distributed
+  // run declares every tensor in model order, then writes them as they arrive.
+  void declare_tensor(const std::string& name, DType dtype, const std::vector<int64_t>& shape);
+  // Writes a declared tensor's values (float32, row-major, converted to its dtype).
+  void write_tensor(const std::string& name, const float* data);
+  // Both at once.
   void write_tensor(const std::string& name, DType dtype, const std::vector<int64_t>& shape, const float* data);
 
   // Root attributes; strings are variable-length UTF-8 (h5py reads them as str).
@@ -38,8 +45,13 @@ class Hdf5Writer {
  private:
   void write_attr(const std::string& key, hid_t file_type, hid_t mem_type, const void* value);
 
+  struct Declared {
+    DType dtype;
+    size_t elements;
+  };
   std::string final_path_, temp_path_;
   h5::Id file_, root_;
+  std::map<std::string, Declared> declared_;
   bool committed_ = false;
 };
 

@@ -9,6 +9,7 @@
 #include "io/checkpoint.hpp"
 #include "io/hdf5_checkpoint.hpp"
 #include "io/safetensors.hpp"
+#include "io/shape_checkpoint.hpp"
 
 namespace cm {
 
@@ -181,7 +182,8 @@ std::unique_ptr<Checkpoint> open_checkpoint(const std::string& path) {
   }
   if (fs::is_regular_file(st) && (ext == ".h5" || ext == ".hdf5" || has_hdf5_signature(path)))
     return open_hdf5_checkpoint(path);
-  fail(path, "not a safetensors file, HuggingFace model directory or catmerge HDF5 file");
+  if (fs::is_regular_file(st) && is_shape_file(path)) return open_shape_file(path);
+  fail(path, "not a safetensors file, HuggingFace model directory, catmerge HDF5 file or shape file");
 }
 
 }  // namespace cm

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <set>
 
+#include "arch/registry.hpp"
 #include "common/error.hpp"
 
 namespace cm {
@@ -151,7 +152,7 @@ JobConfig load_config(const std::string& file, const std::vector<std::string>& s
   r.known_keys(model, "model", sections().at("model"));
   if (!model["arch"]) r.bad("model.arch", "missing");
   if (!model["base"]) r.bad("model.base", "missing");
-  c.arch = r.one_of(model["arch"], "model.arch", {"clip_vit"});
+  c.arch = r.one_of(model["arch"], "model.arch", arch_names());
   c.base = r.path(model["base"], "model.base");
 
   const YAML::Node experts = root["experts"];

@@ -28,6 +28,7 @@ struct JobConfig {
   std::string output_dtype = "base";     // base | f32 | f16 | bf16
   std::string backend = "auto";
   int threads = 0;
+  int local_rank = 0;  // not from the file: the launcher's rank within the node (picks the GPU)
 };
 
 // Reads `path`, applies each "key.path=value" of `sets` (value parsed as YAML; list indices as numbers,

@@ -21,35 +21,38 @@ void check_matches(const Checkpoint& ck, const ModelSpec& model) {
 
 }  // namespace
 
-JobInputs open_inputs(const JobConfig& cfg, bool with_fisher) {
-  JobInputs in;
-  in.base = open_checkpoint(cfg.base);
-  in.clip = clip_vit_config(*in.base);
-  in.model = clip_vit_model(*in.base, in.clip);
+JobInputs::JobInputs(const JobConfig& cfg, bool with_fisher) {
+  base_ = open_checkpoint(cfg.base);
+  arch_ = describe_model(cfg.arch, *base_);
   for (size_t k = 0; k < cfg.experts.size(); ++k) {
-    in.experts.push_back(open_checkpoint(cfg.experts[k].path));
-    check_matches(*in.experts.back(), in.model);
+    experts_.push_back(open_checkpoint(cfg.experts[k].path));
+    check_matches(*experts_.back(), model());
     if (!with_fisher) continue;
     if (cfg.experts[k].fisher.empty())
       fail(cfg.source, "experts." + std::to_string(k) + ".fisher: required by method fisher");
-    in.fisher.push_back(open_checkpoint(cfg.experts[k].fisher));
-    check_matches(*in.fisher.back(), in.model);
+    fisher_.push_back(open_checkpoint(cfg.experts[k].fisher));
+    check_matches(*fisher_.back(), model());
   }
-  return in;
 }
 
-void read_task_vectors(const JobInputs& in, const TensorSpec& t, std::vector<float>& base, TaskVectors& tasks) {
-  base = in.base->read(t.name);
-  tasks.resize(in.experts.size());
-  for (size_t k = 0; k < in.experts.size(); ++k) {
-    tasks[k] = in.experts[k]->read(t.name);
+std::vector<float> JobInputs::read(const Checkpoint& ck, const std::string& name) const {
+  std::vector<float> v = ck.read(name);
+  bytes_read_ += static_cast<uint64_t>(v.size()) * dtype_size(ck.find(name)->dtype);
+  return v;
+}
+
+void JobInputs::read_task_vectors(const TensorSpec& t, std::vector<float>& base, TaskVectors& tasks) const {
+  base = read(*base_, t.name);
+  tasks.resize(experts_.size());
+  for (size_t k = 0; k < experts_.size(); ++k) {
+    tasks[k] = read(*experts_[k], t.name);
     std::vector<float>& tk = tasks[k];
     for (size_t i = 0; i < tk.size(); ++i) {
       tk[i] -= base[i];
       if (!std::isfinite(tk[i]))
-        fail(in.experts[k]->file_of(t.name), "tensor '" + t.name + "': task vector is " +
-                                                 (std::isnan(tk[i]) ? "NaN" : "infinite") + " at element " +
-                                                 std::to_string(i));
+        fail(experts_[k]->file_of(t.name), "tensor '" + t.name + "': task vector is " +
+                                               (std::isnan(tk[i]) ? "NaN" : "infinite") + " at element " +
+                                               std::to_string(i));
     }
   }
 }
@@ -59,21 +62,23 @@ std::vector<float> unit_slice(const std::vector<float>& tensor, const MergeUnit&
   return std::vector<float>(first, first + unit.numel());
 }
 
-void CheckpointUnitStream::for_each(const Visitor& visit) {
+void visit_units(const JobInputs& in, const TensorSpec& t, const UnitStream::Visitor& visit) {
   std::vector<float> base;
   TaskVectors tasks;
-  for (const TensorSpec& t : in_.model.tensors) {
-    read_task_vectors(in_, t, base, tasks);
-    if (t.parts == 1) {
-      visit(units_of(t).front(), base, tasks);
-      continue;
-    }
-    for (const MergeUnit& u : units_of(t)) {
-      TaskVectors part(tasks.size());
-      for (size_t k = 0; k < tasks.size(); ++k) part[k] = unit_slice(tasks[k], u);
-      visit(u, unit_slice(base, u), part);
-    }
+  in.read_task_vectors(t, base, tasks);
+  if (t.parts == 1) {
+    visit(units_of(t).front(), base, tasks);
+    return;
   }
+  for (const MergeUnit& u : units_of(t)) {
+    TaskVectors part(tasks.size());
+    for (size_t k = 0; k < tasks.size(); ++k) part[k] = unit_slice(tasks[k], u);
+    visit(u, unit_slice(base, u), part);
+  }
+}
+
+void CheckpointUnitStream::for_each(const Visitor& visit) {
+  for (int i = first_; i < end_; ++i) visit_units(in_, in_.model().tensors[i], visit);
 }
 
 }  // namespace cm

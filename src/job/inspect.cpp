@@ -3,21 +3,34 @@
 #include <iomanip>
 #include <map>
 
-#include "arch/clip_vit.hpp"
+#include "arch/registry.hpp"
 #include "common/error.hpp"
 #include "io/checkpoint.hpp"
 
 namespace cm {
 
+namespace {
+
+std::string join_arch_names() {
+  std::string all;
+  for (const auto& a : arch_names()) all += (all.empty() ? "" : ", ") + a;
+  return all;
+}
+
+}  // namespace
+
 void inspect_checkpoint(const std::string& path, std::ostream& out) {
   const auto ck = open_checkpoint(path);
+  // The first architecture that recognises the tensors names their roles.
   ModelSpec model;
-  std::string arch_note;
-  try {
-    model = clip_vit_model(*ck, clip_vit_config(*ck));
-    arch_note = "clip_vit";
-  } catch (const Error& e) {
-    arch_note = std::string("unrecognised (") + e.what() + ")";
+  std::string arch_note = "unrecognised (" + join_arch_names() + " do not match)";
+  for (const std::string& arch : arch_names()) {
+    try {
+      model = describe_model(arch, *ck).model;
+      arch_note = arch;
+      break;
+    } catch (const Error&) {
+    }
   }
   size_t width = 4;
   for (const TensorInfo& t : ck->tensors()) width = std::max(width, t.name.size());

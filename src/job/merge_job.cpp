@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "backend/backend.hpp"
@@ -10,6 +11,7 @@
 #include "io/hdf5_writer.hpp"
 #include "job/collect_features.hpp"
 #include "job/inputs.hpp"
+#include "plan/shard_plan.hpp"
 
 namespace cm {
 
@@ -27,19 +29,22 @@ DType output_dtype(const JobConfig& cfg, const TensorSpec& t) {
 }
 
 // Path, size and SHA-256 of every file the run read, so an output names exactly what it came from.
-nlohmann::json describe_inputs(const JobConfig& cfg, const JobInputs& in) {
+nlohmann::json describe_inputs(const JobConfig& cfg, const JobInputs& in, bool used_features) {
   nlohmann::json list = nlohmann::json::array();
-  auto add = [&](const std::string& role, const std::string& file) {
+  auto add = [&](const std::string& role, const std::string& file, const std::string& shown) {
     list.push_back({{"role", role},
-                    {"path", file},
+                    {"path", shown},
                     {"size", std::filesystem::file_size(file)},
                     {"sha256", sha256_file(file)}});
   };
-  for (const auto& f : in.base->files()) add("base", f);
-  for (size_t k = 0; k < in.experts.size(); ++k) {
-    for (const auto& f : in.experts[k]->files()) add("expert:" + cfg.experts[k].name, f);
-    if (k < in.fisher.size())
-      for (const auto& f : in.fisher[k]->files()) add("fisher:" + cfg.experts[k].name, f);
+  for (const auto& f : in.base().files()) add("base", f, f);
+  for (size_t k = 0; k < in.num_experts(); ++k) {
+    const ExpertConfig& e = cfg.experts[k];
+    for (const auto& f : in.expert(k).files()) add("expert:" + e.name, f, f);
+    if (in.has_fisher())
+      for (const auto& f : in.fisher(k).files()) add("fisher:" + e.name, f, f);
+    if (used_features && !e.exemplars_file.empty())
+      add("exemplars:" + e.name, e.exemplars_file, e.exemplars_file + ":" + e.exemplars_group);
   }
   return list;
 }
@@ -51,40 +56,80 @@ void write_attributes(Hdf5Writer& out, const JobConfig& cfg, const JobInputs& in
   out.set_attr("method", cfg.method);
   out.set_attr("hyperparameters", nlohmann::json(params.used()).dump());
   if (used_features)
-    out.set_attr("features",
-                 nlohmann::json{{"exemplars", cfg.exemplars}, {"model", cfg.feature_model}}.dump());
+    out.set_attr("features", nlohmann::json{{"exemplars", cfg.exemplars}, {"model", cfg.feature_model}}.dump());
   out.set_attr("config", cfg.text);
-  out.set_attr("config_json", in.base->config_json());
-  nlohmann::json inputs = describe_inputs(cfg, in);
-  for (size_t k = 0; k < cfg.experts.size(); ++k)
-    if (used_features && !cfg.experts[k].exemplars_file.empty())
-      inputs.push_back({{"role", "exemplars:" + cfg.experts[k].name},
-                        {"path", cfg.experts[k].exemplars_file + ":" + cfg.experts[k].exemplars_group},
-                        {"size", std::filesystem::file_size(cfg.experts[k].exemplars_file)},
-                        {"sha256", sha256_file(cfg.experts[k].exemplars_file)}});
-  out.set_attr("inputs", inputs.dump());
+  out.set_attr("config_json", in.base().config_json());
+  out.set_attr("inputs", describe_inputs(cfg, in, used_features).dump());
+}
+
+// The merged values of one tensor of this rank's shard.
+std::vector<float> merge_tensor(const JobInputs& in, const TensorSpec& t, Method& method) {
+  std::vector<float> merged(static_cast<size_t>(t.numel()));
+  visit_units(in, t, [&](const MergeUnit& u, const std::vector<float>& base, const TaskVectors& original) {
+    TaskVectors tasks = original;
+    const std::vector<float> m = method.merge(u, base, tasks);
+    CM_ASSERT(static_cast<int64_t>(m.size()) == u.numel());
+    std::copy(m.begin(), m.end(), merged.begin() + u.offset);
+  });
+  return merged;
+}
+
+// Round j: every rank merges its j-th tensor (if it has one) and rank 0 gathers and writes them, so
+// ranks merge in parallel and rank 0 holds at most one tensor per rank at a time.
+void merge_and_gather(const JobInputs& in, const ShardPlan& plan, Method& method, Communicator& comm,
+                      Hdf5Writer* out) {
+  const RankShard& mine = plan.ranks[comm.rank()];
+  int rounds = 0;
+  for (const RankShard& s : plan.ranks) rounds = std::max(rounds, s.end_tensor - s.first_tensor);
+  std::vector<float> gathered;
+  std::vector<size_t> counts;
+  for (int j = 0; j < rounds; ++j) {
+    const int index = mine.first_tensor + j;
+    const std::vector<float> merged =
+        index < mine.end_tensor ? merge_tensor(in, in.model().tensors[index], method) : std::vector<float>();
+    comm.gather(merged.data(), merged.size(), 0, &gathered, &counts);
+    if (!out) continue;
+    size_t at = 0;
+    for (size_t r = 0; r < counts.size(); ++r) {
+      const int t = plan.ranks[r].first_tensor + j;
+      if (t >= plan.ranks[r].end_tensor) continue;
+      CM_ASSERT(counts[r] == static_cast<size_t>(in.model().tensors[t].numel()));
+      out->write_tensor(in.model().tensors[t].name, gathered.data() + at);
+      at += counts[r];
+    }
+  }
 }
 
 }  // namespace
 
-MergeTimings run_merge(const JobConfig& cfg) {
-  MergeTimings time;
+MergeReport run_merge(const JobConfig& cfg, Communicator& comm) {
+  MergeReport report;
   const auto start = Clock::now();
   auto phase = start;
-  const JobInputs in = open_inputs(cfg, cfg.method == "fisher");
+  const JobInputs in(cfg, cfg.method == "fisher");
+  const ShardPlan plan = make_plan(in.model(), comm.size());
+  const RankShard& mine = plan.ranks[comm.rank()];
   std::unique_ptr<Backend> backend = make_backend(cfg.backend, cfg.threads, cfg.source + ": runtime.backend");
 
   std::vector<FeatureStore> features;
-  LocalReducer reducer;
   MergeContext ctx;
-  ctx.model = &in.model;
-  ctx.num_tasks = static_cast<int>(in.experts.size());
+  ctx.model = &in.model();
+  ctx.num_tasks = static_cast<int>(in.num_experts());
   ctx.features = &features;
-  ctx.reducer = &reducer;
-  ctx.fisher = [&](int k, const MergeUnit& u) { return unit_slice(in.fisher.at(k)->read(u.name()), u); };
+  ctx.reducer = &comm;
+  ctx.fisher = [&](int k, const MergeUnit& u) { return unit_slice(in.read(in.fisher(k), u.name()), u); };
   Params params(cfg.method_params, cfg.source + ": method");
   std::unique_ptr<Method> method = make_method(cfg.method, params, ctx);
-  time.open = seconds_since(phase);
+  // Rank 0 creates every dataset up front in model order: the file is the same for any number of ranks.
+  std::unique_ptr<Hdf5Writer> out;
+  if (comm.rank() == 0) {
+    const std::filesystem::path folder = std::filesystem::path(cfg.output_path).parent_path();
+    std::error_code ec;
+    if (!folder.empty()) std::filesystem::create_directories(folder, ec);
+    out = std::make_unique<Hdf5Writer>(cfg.output_path);
+    for (const TensorSpec& t : in.model().tensors) out->declare_tensor(t.name, output_dtype(cfg, t), t.shape);
+  }
+  report.open = seconds_since(phase);
 
   phase = Clock::now();
   if (method->needs_features()) {
@@ -93,32 +138,31 @@ MergeTimings run_merge(const JobConfig& cfg) {
       scales = method->task_scales();
       if (scales.empty()) fail(cfg.source, "features.model: 'scaled' has no meaning for method " + cfg.method);
     }
-    features = collect_features(cfg, in, *backend, scales);
+    features = collect_features(cfg, in, *backend, scales, plan, comm);
   }
-  time.features = seconds_since(phase);
+  report.features = seconds_since(phase);
 
   phase = Clock::now();
-  CheckpointUnitStream stream(in);
+  CheckpointUnitStream stream(in, mine.first_tensor, mine.end_tensor);
   method->prepare(stream);
-  time.prepare = seconds_since(phase);
+  report.prepare = seconds_since(phase);
 
   phase = Clock::now();
-  Hdf5Writer out(cfg.output_path);
-  std::vector<float> merged;
-  stream.for_each([&](const MergeUnit& u, const std::vector<float>& base, const TaskVectors& original) {
-    const TensorSpec& t = *u.tensor;
-    if (u.part == 0) merged.assign(t.numel(), 0.0f);
-    TaskVectors tasks = original;
-    const std::vector<float> m = method->merge(u, base, tasks);
-    CM_ASSERT(static_cast<int64_t>(m.size()) == u.numel());
-    std::copy(m.begin(), m.end(), merged.begin() + u.offset);
-    if (u.part == t.parts - 1) out.write_tensor(t.name, output_dtype(cfg, t), t.shape, merged.data());
-  });
-  write_attributes(out, cfg, in, params, method->needs_features());
-  out.commit();
-  time.merge_write = seconds_since(phase);
-  time.total = seconds_since(start);
-  return time;
+  merge_and_gather(in, plan, *method, comm, out.get());
+  if (out) {
+    write_attributes(*out, cfg, in, params, method->needs_features());
+    out->commit();
+  }
+  // No rank reports success before rank 0 has committed the output.
+  comm.barrier();
+  report.merge_write = seconds_since(phase);
+  report.total = seconds_since(start);
+
+  report.bytes_read.assign(comm.size(), 0);
+  report.bytes_read[comm.rank()] = in.bytes_read();
+  comm.sum(report.bytes_read.data(), report.bytes_read.size());
+  for (const RankShard& s : plan.ranks) report.shard_bytes.push_back(s.bytes);
+  return report;
 }
 
 }  // namespace cm

@@ -1,47 +1,21 @@
 #include "methods/linalg.hpp"
 
-#include <cblas.h>
-#include <lapacke.h>
-
-#include <algorithm>
-#include <climits>
-#include <vector>
-
-#include "common/error.hpp"
-
 namespace cm {
 
-static lapack_int dim(int64_t n) {
-  CM_ASSERT(n >= 0 && n <= INT_MAX);
-  return static_cast<lapack_int>(n);
+BasisSolver choose_basis_solver(int64_t out, int c, const LinalgOptions& options) {
+  return out > options.dense_max_out && c <= options.block_max_c ? BasisSolver::Block : BasisSolver::Dense;
 }
 
-void dgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha, const double* a,
-           const double* b, double beta, double* c) {
-  if (m == 0 || n == 0) return;
-  const lapack_int lda = dim(trans_a ? m : k), ldb = dim(trans_b ? k : n);
-  cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, dim(m),
-              dim(n), dim(k), alpha, a, lda > 0 ? lda : 1, b, ldb > 0 ? ldb : 1, beta, c, dim(n));
+Basis positive_top_basis(const double* values, const double* vectors, int64_t count, int64_t out, int c) {
+  Basis b;
+  for (int64_t j = count - 1; j >= 0 && b.cols < c && values[j] > 0; --j, ++b.cols)
+    b.rows.insert(b.rows.end(), vectors + j * out, vectors + (j + 1) * out);
+  return b;
 }
 
-// Both routines run column-major on the row-major buffers: a symmetric matrix is its own transpose
-// (row-major lower triangle = column-major upper), and a column-major [n, r] matrix is a row-major
-// [r, n] one, so eigenvectors and right-hand sides come out as rows without any transposing copy.
-bool symmetric_eigen(int64_t n, double* a, double* w) {
-  if (n == 0) return true;
-  const lapack_int info = LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'U', dim(n), a, dim(n), w);
-  CM_ASSERT(info >= 0);
-  return info == 0;
-}
-
-bool solve_spd(int64_t n, double* a, int64_t nrhs, double* b) {
-  if (n == 0 || nrhs == 0) return true;
-  std::vector<double> rhs(b, b + n * nrhs);
-  const lapack_int info = LAPACKE_dposv(LAPACK_COL_MAJOR, 'U', dim(n), dim(nrhs), a, dim(n), rhs.data(), dim(n));
-  CM_ASSERT(info >= 0);
-  if (info > 0) return false;
-  std::copy(rhs.begin(), rhs.end(), b);
-  return true;
+Linalg& cpu_linalg() {
+  static const std::unique_ptr<Linalg> cpu = make_cpu_linalg(LinalgOptions{});
+  return *cpu;
 }
 
 }  // namespace cm

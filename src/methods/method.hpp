@@ -18,6 +18,8 @@ namespace cm {
 
 using TaskVectors = std::vector<std::vector<float>>;  // [K][unit numel]
 
+class Linalg;  // methods/linalg.hpp
+
 // Visits every merge unit of this process (its shard) with base values and task vectors.
 class UnitStream {
  public:
@@ -35,6 +37,8 @@ struct MergeContext {
   // Diagonal Fisher values of expert k for a unit (fisher method only).
   std::function<std::vector<float>(int k, const MergeUnit&)> fisher;
   Reducer* reducer = nullptr;
+  // The heavy linear algebra (CAT, RegMean): the backend's device; nullptr is the CPU (cpu_linalg()).
+  Linalg* linalg = nullptr;
 };
 
 class Method {

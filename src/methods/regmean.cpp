@@ -22,6 +22,7 @@ class RegMean : public Method {
     CM_ASSERT(ctx_.features != nullptr && ctx_.features->size() == tasks.size() && unit.shape.size() == 2);
     const int64_t out = unit.shape[0], in = unit.shape[1];
     std::vector<double> gram_sum(in * in, 0.0), rhs(out * in, 0.0), g(in * in), w(out * in);
+    Linalg& la = ctx_.linalg ? *ctx_.linalg : cpu_linalg();
     for (size_t k = 0; k < tasks.size(); ++k) {
       const SiteStats& site = (*ctx_.features)[k].at(unit.tensor->site);
       CM_ASSERT(site.kind == SiteKind::LinearInput && site.dim == in);
@@ -31,9 +32,9 @@ class RegMean : public Method {
         for (int64_t c = 0; c < in; ++c) g[r * in + c] = site.gram[r * in + c] / n * (r == c ? 1.0 : reduction_);
       for (int64_t i = 0; i < out * in; ++i) w[i] = static_cast<double>(base[i] + tasks[k][i]);  // W_k, float32
       for (int64_t i = 0; i < in * in; ++i) gram_sum[i] += g[i];
-      dgemm(false, false, out, in, in, 1.0, w.data(), g.data(), 1.0, rhs.data());  // += W_k G_k
+      la.dgemm(false, false, out, in, in, 1.0, w.data(), g.data(), 1.0, rhs.data());  // += W_k G_k
     }
-    solve(unit, gram_sum, in, out, rhs);  // rows of rhs become the rows of W
+    solve(la, unit, gram_sum, in, out, rhs);  // rows of rhs become the rows of W
     std::vector<float> merged(out * in);
     for (int64_t i = 0; i < out * in; ++i) merged[i] = static_cast<float>(rhs[i]);
     return merged;
@@ -42,15 +43,15 @@ class RegMean : public Method {
  private:
   // W (sum_k G_k) = sum_k W_k G_k, i.e. (sum_k G_k) W^T = sum_k G_k W_k^T for the rows of W; when the
   // Cholesky factorisation fails, once more with 1e-6 * mean(diag) added to the diagonal.
-  static void solve(const MergeUnit& unit, const std::vector<double>& gram, int64_t in, int64_t out,
+  static void solve(Linalg& la, const MergeUnit& unit, const std::vector<double>& gram, int64_t in, int64_t out,
                     std::vector<double>& rhs) {
     std::vector<double> a = gram;
-    if (solve_spd(in, a.data(), out, rhs.data())) return;
+    if (la.solve_spd(in, a.data(), out, rhs.data())) return;
     double trace = 0;
     for (int64_t i = 0; i < in; ++i) trace += gram[i * in + i];
     a = gram;
     for (int64_t i = 0; i < in; ++i) a[i * in + i] += 1e-6 * (trace / static_cast<double>(in));
-    if (!solve_spd(in, a.data(), out, rhs.data()))
+    if (!la.solve_spd(in, a.data(), out, rhs.data()))
       fail(unit.name(), "regmean: the sum of Gram matrices is not positive definite, even regularised");
   }
 

@@ -7,7 +7,6 @@
 
 namespace cm {
 
-constexpr size_t kBins = 65536;  // one per value of 16 key bits
 
 uint64_t clamp_position(double position, uint64_t d) {
   CM_ASSERT(d > 0);
@@ -22,15 +21,15 @@ ExactSelect::ExactSelect(int num_series, Reducer& reducer)
 }
 
 void ExactSelect::scan(const ValueSource& source) {
-  top_.assign(kBins * num_series_, 0);
+  top_.assign(kSelectBins * num_series_, 0);
   std::vector<uint32_t> lo_key(num_series_, UINT32_MAX), hi_key(num_series_, 0);
   source([&](int s, const float* v, size_t n) {
     CM_ASSERT(s >= 0 && s < num_series_);
-    uint64_t* hist = &top_[kBins * s];
+    uint64_t* hist = &top_[kSelectBins * s];
     uint32_t lo = lo_key[s], hi = hi_key[s];
     for (size_t i = 0; i < n; ++i) {
       const uint32_t key = order_key(v[i]);
-      ++hist[key >> 16];
+      ++hist[key_top_bin(key)];
       lo = key < lo ? key : lo;
       hi = key > hi ? key : hi;
     }
@@ -53,15 +52,14 @@ void ExactSelect::scan(const ValueSource& source) {
 
   for (int s = 0; s < num_series_; ++s) {
     uint64_t n = 0;
-    for (size_t b = 0; b < kBins; ++b) n += top_[kBins * s + b];
+    for (size_t b = 0; b < kSelectBins; ++b) n += top_[kSelectBins * s + b];
     count_[s] = n;
   }
 }
 
-// The bin holding `position` in a histogram, and the position left inside that bin.
-static void locate(const uint64_t* hist, uint64_t position, uint32_t* bin, uint64_t* rest) {
+void histogram_locate(const uint64_t* hist, uint64_t position, uint32_t* bin, uint64_t* rest) {
   uint64_t before = 0;
-  for (uint32_t b = 0; b < kBins; ++b) {
+  for (uint32_t b = 0; b < kSelectBins; ++b) {
     if (position < before + hist[b]) {
       *bin = b;
       *rest = position - before;
@@ -82,19 +80,19 @@ std::vector<float> ExactSelect::select(const std::vector<OrderQuery>& queries, c
   for (size_t q = 0; q < nq; ++q) {
     const OrderQuery& query = queries[q];
     CM_ASSERT(query.series >= 0 && query.series < num_series_ && query.position < count_[query.series]);
-    locate(&top_[kBins * query.series], query.position, &top_bits[q], &rest[q]);
+    histogram_locate(&top_[kSelectBins * query.series], query.position, &top_bits[q], &rest[q]);
     of_series[query.series].push_back(q);
   }
 
-  std::vector<uint64_t> low(kBins * nq, 0);  // [query][kBins]
+  std::vector<uint64_t> low(kSelectBins * nq, 0);  // [query][kSelectBins]
   source([&](int s, const float* v, size_t n) {
     CM_ASSERT(s >= 0 && s < num_series_);
     for (size_t q : of_series[s]) {
       const uint32_t bin = top_bits[q];
-      uint64_t* hist = &low[kBins * q];
+      uint64_t* hist = &low[kSelectBins * q];
       for (size_t i = 0; i < n; ++i) {
         const uint32_t key = order_key(v[i]);
-        if ((key >> 16) == bin) ++hist[key & 0xffffu];
+        if (key_top_bin(key) == bin) ++hist[key_low_bin(key)];
       }
     }
   });
@@ -104,7 +102,7 @@ std::vector<float> ExactSelect::select(const std::vector<OrderQuery>& queries, c
   for (size_t q = 0; q < nq; ++q) {
     uint32_t low_bits = 0;
     uint64_t unused = 0;
-    locate(&low[kBins * q], rest[q], &low_bits, &unused);
+    histogram_locate(&low[kSelectBins * q], rest[q], &low_bits, &unused);
     values[q] = order_key_value((top_bits[q] << 16) | low_bits);
   }
   return values;

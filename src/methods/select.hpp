@@ -21,6 +21,13 @@ struct OrderQuery {
   uint64_t position = 0;  // 0-based among the series' values sorted ascending; < count(series)
 };
 
+// Bins of each histogram: one per value of 16 key bits.
+constexpr size_t kSelectBins = 65536;
+
+// The bin of a kSelectBins histogram that holds the 0-based `position` among its counts, and the position
+// left inside that bin. position < the histogram's total.
+void histogram_locate(const uint64_t* hist, uint64_t position, uint32_t* bin, uint64_t* rest);
+
 // A sorted position computed in float64 as METHODS.md writes it, clamped to [0, d-1] (DESIGN.md). d > 0.
 uint64_t clamp_position(double position, uint64_t d);
 

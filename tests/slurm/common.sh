@@ -88,3 +88,33 @@ log_tails() {
     tail -n "${SLURM_TEST_LOG_LINES:-25}" "$f" >&2
   done
 }
+
+# wait_job ID OUT TIMEOUT: waits (polling scontrol every 0.25 s) until job ID (or every task of an array
+# job ID) has ended; returns 0 when all COMPLETED. Otherwise prints the job, OUT (its output file or
+# glob) and the daemons' log tails, cancels it if it is still running, and returns 1. Needs slurm_layout.
+wait_job() {
+  local id=$1 out=$2 timeout_s=$3 states deadline=$((SECONDS + $3))
+  while :; do
+    states=$(timeout 5 scontrol show job "$id" -o 2>/dev/null | grep -oE 'JobState=[A-Z_]+' | cut -d= -f2 | sort -u | tr '\n' ' ' || true)
+    case " $states" in
+      *" PENDING "* | *" CONFIGURING "* | *" RUNNING "* | *" COMPLETING "* | " ") ;;
+      " COMPLETED ") return 0 ;;
+      *) echo "slurm: job $id ended ${states% }" >&2; break ;;
+    esac
+    if ((SECONDS >= deadline)); then
+      echo "slurm: job $id not finished after ${timeout_s}s (state: ${states:-unknown})" >&2
+      timeout 5 scancel "$id" || true
+      break
+    fi
+    sleep 0.25
+  done
+  echo "---- job $id ----" >&2
+  timeout 5 scontrol show job "$id" >&2 || true
+  local f
+  for f in $out; do
+    echo "---- $f ----" >&2
+    cat "$f" >&2 2>/dev/null || true
+  done
+  log_tails
+  return 1
+}

@@ -37,32 +37,14 @@ rm -f "$run"/smoke-*.out
 id=$(timeout 10 sbatch --parsable --chdir="$run" --output="$run/smoke-%j.out" "$run/smoke-job.sh")
 out=$run/smoke-$id.out
 
+. "$here/common.sh"
+slurm_layout "$run"
 fail() {
   echo "slurm smoke: $*" >&2
-  echo "---- job $id ----" >&2
-  timeout 5 scontrol show job "$id" >&2 || true
-  echo "---- $out ----" >&2
   cat "$out" >&2 2>/dev/null || true
-  . "$here/common.sh"
-  slurm_layout "$run"
-  log_tails
   exit 1
 }
-
-deadline=$((SECONDS + timeout_s))
-while :; do
-  state=$(timeout 5 scontrol show job "$id" -o 2>/dev/null | grep -oE 'JobState=[A-Z_]+' | cut -d= -f2 || true)
-  case $state in
-    PENDING | CONFIGURING | RUNNING | COMPLETING | "") ;;
-    COMPLETED) break ;;
-    *) fail "job $id ended $state" ;;
-  esac
-  if ((SECONDS >= deadline)); then
-    timeout 5 scancel "$id" || true
-    fail "job $id not finished after ${timeout_s}s (state: ${state:-unknown})"
-  fi
-  sleep 0.25
-done
+wait_job "$id" "$out" "$timeout_s" || exit 1
 
 for r in 0 1; do
   grep -qE "^rank $r of 2 on .* sum=2\$" "$out" || fail "no 'rank $r of 2 ... sum=2' line in $out"

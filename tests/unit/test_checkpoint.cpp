@@ -138,7 +138,7 @@ TEST(Checkpoint, NotACheckpoint) {
   std::ofstream(dir / "notes.txt") << "hello";
   EXPECT_EQ(
       open_error((dir / "notes.txt").string()),
-      (dir / "notes.txt").string() + ": not a safetensors file, HuggingFace model directory or catmerge HDF5 file");
+      (dir / "notes.txt").string() + ": not a safetensors file, HuggingFace model directory, catmerge HDF5 file or shape file");
   EXPECT_THAT(open_error(dir.path().string()), AllOf(HasSubstr(dir.path().string()), HasSubstr("model.safetensors")));
   std::ofstream(dir / "bad.h5") << "not hdf5";
   EXPECT_THAT(open_error((dir / "bad.h5").string()), HasSubstr((dir / "bad.h5").string()));

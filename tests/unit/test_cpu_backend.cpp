@@ -7,6 +7,9 @@
 
 #include "activations.hpp"
 #include "backend/backend.hpp"
+#if CATMERGE_HAVE_CUDA
+#include "backend/cuda/cuda_backend.hpp"
+#endif
 #include "common/error.hpp"
 
 namespace cm {
@@ -117,12 +120,21 @@ TEST(CpuBackend, AttentionMatchesDoubleLoop) {
 
 TEST(CpuBackend, MakeBackendNames) {
   EXPECT_STREQ(make_backend("cpu", 0, "k").get()->name(), "cpu");
-  EXPECT_STREQ(make_backend("auto", 1, "k").get()->name(), "cpu");
-  try {
-    make_backend("cuda", 0, "config.yaml:backend");
-    FAIL() << "cuda accepted";
-  } catch (const Error& e) {
-    EXPECT_STREQ(e.what(), "config.yaml:backend: the cuda backend is not built into this catmerge (build with CUDA)");
+#if CATMERGE_HAVE_CUDA
+  const bool gpu = cuda_device_count() > 0;
+  const char* no_cuda = "config.yaml:backend: cuda: no CUDA device is visible to this process";
+#else
+  const bool gpu = false;
+  const char* no_cuda = "config.yaml:backend: the cuda backend is not built into this catmerge (build with CATMERGE_CUDA=ON)";
+#endif
+  EXPECT_STREQ(make_backend("auto", 1, "k").get()->name(), gpu ? "cuda" : "cpu");
+  if (!gpu) {
+    try {
+      make_backend("cuda", 0, "config.yaml:backend");
+      FAIL() << "cuda accepted without a GPU";
+    } catch (const Error& e) {
+      EXPECT_STREQ(e.what(), no_cuda);
+    }
   }
   try {
     make_backend("tpu", 0, "config.yaml:backend");

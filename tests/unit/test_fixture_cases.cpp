@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "comm/communicator.hpp"
 #include "common/dtype.hpp"
 #include "io/checkpoint.hpp"
 #include "job/config.hpp"
@@ -72,9 +73,10 @@ TEST_P(FixtureCase, MatchesReferenceAndIsReproducible) {
     std::ofstream(dir / "merge.yaml") << config_text(c["config"], out);
   }
   const JobConfig cfg = load_config((dir / "merge.yaml").string(), {});
-  run_merge(cfg);
+  SoloCommunicator solo;
+  run_merge(cfg, solo);
   const std::string first = bytes_of(out);
-  run_merge(cfg);
+  run_merge(cfg, solo);
   EXPECT_EQ(first, bytes_of(out)) << "two runs of the same configuration differ";
 
   const std::string expected_path = (fixtures_dir() / c["expected"].get<std::string>()).string();

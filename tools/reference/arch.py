@@ -1,7 +1,12 @@
-"""clip_vit tensor roles, feature sites and merge units (docs/DESIGN.md), for HF and open_clip names.
+"""Tensor roles, feature sites and merge units (docs/DESIGN.md) of the architectures: clip_vit (HF and
+open_clip names) and llama (HF LlamaForCausalLM names, also Mistral / Qwen2).
 
 A merge unit is a whole tensor or, for open_clip's fused attn.in_proj_weight [3d, in] / in_proj_bias [3d],
 one of its three row blocks. Every method works per unit.
+
+The name spaces of the architectures are disjoint (vision_model. / visual_projection. / visual. versus
+model. / lm_head.), so classify(name) without an architecture is unambiguous; the fixtures first keep only
+the tensors of the case's `model.arch` (classify(name, arch)) and the methods then classify by name.
 """
 import re
 from dataclasses import dataclass
@@ -70,8 +75,29 @@ _TOP = {
 }
 
 
-def classify(name):
-    """(role, site, parts) of a vision-tower tensor; None for anything outside the vision tower."""
+# ---- llama (transcribed from the HF LlamaForCausalLM module structure; src/arch/llama.cpp) ----
+# Stage 0: embed_tokens; stage i+1: layer i; stage L+1: model.norm and lm_head. Every tensor name below
+# is merged and written; anything else in a llama checkpoint (e.g. o_proj / mlp biases) is not.
+_LLAMA_BLOCK = re.compile(r"^model\.layers\.(\d+)\.(.+)$")
+_LLAMA_IN_BLOCK = {
+    "input_layernorm.weight": (NORM, "ln1"),
+    "self_attn.q_proj.weight": (LINEAR, "attn_in"), "self_attn.k_proj.weight": (LINEAR, "attn_in"),
+    "self_attn.v_proj.weight": (LINEAR, "attn_in"), "self_attn.o_proj.weight": (LINEAR, "attn_out"),
+    "self_attn.q_proj.bias": (SHIFT, ""), "self_attn.k_proj.bias": (SHIFT, ""),   # Qwen2
+    "self_attn.v_proj.bias": (SHIFT, ""),
+    "post_attention_layernorm.weight": (NORM, "ln2"),
+    "mlp.gate_proj.weight": (LINEAR, "mlp_in"), "mlp.up_proj.weight": (LINEAR, "mlp_in"),
+    "mlp.down_proj.weight": (LINEAR, "mlp_act"),
+}
+_LLAMA_TOP = {
+    "model.embed_tokens.weight": (OTHER, ""),
+    "model.norm.weight": (NORM, "final.norm"),
+    "lm_head.weight": (OTHER, ""),          # absent when tied to the embeddings
+}
+ARCHS = ("clip_vit", "llama")
+
+
+def _classify_clip(name):
     if name in _TOP:
         role, site = _TOP[name]
         return role, site, 1
@@ -85,8 +111,32 @@ def classify(name):
     return None
 
 
-def units_of(name, shape):
-    role, site, parts = classify(name)
+def _classify_llama(name):
+    if name in _LLAMA_TOP:
+        role, site = _LLAMA_TOP[name]
+        return role, site, 1
+    m = _LLAMA_BLOCK.match(name)
+    if m and m.group(2) in _LLAMA_IN_BLOCK:
+        role, which = _LLAMA_IN_BLOCK[m.group(2)]
+        return role, (f"layers.{m.group(1)}.{which}" if which else ""), 1
+    return None
+
+
+_CLASSIFIERS = {"clip_vit": _classify_clip, "llama": _classify_llama}
+
+
+def classify(name, arch=None):
+    """(role, site, parts) of a tensor the architecture merges; None for anything else (for clip_vit:
+    everything outside the vision tower). arch None: whichever architecture knows the name."""
+    if arch is not None:
+        return _CLASSIFIERS[arch](name)
+    found = [r for r in (c(name) for c in _CLASSIFIERS.values()) if r is not None]
+    assert len(found) <= 1, name
+    return found[0] if found else None
+
+
+def units_of(name, shape, arch=None):
+    role, site, parts = classify(name, arch)
     shape = tuple(shape)
     assert shape[0] % parts == 0
     ushape = (shape[0] // parts,) + shape[1:]
@@ -96,12 +146,12 @@ def units_of(name, shape):
     return [Unit(name, p, parts, p * size, ushape, role, site) for p in range(parts)]
 
 
-def model_units(tensors):
-    """Every merge unit of the vision-tower tensors of `tensors` (dict name -> array), in dict order."""
+def model_units(tensors, arch=None):
+    """Every merge unit of the merged tensors of `tensors` (dict name -> array), in dict order."""
     units = []
     for name, arr in tensors.items():
-        if classify(name) is not None:
-            units.extend(units_of(name, arr.shape))
+        if classify(name, arch) is not None:
+            units.extend(units_of(name, arr.shape, arch))
     return units
 
 

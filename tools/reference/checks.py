@@ -51,6 +51,82 @@ def check_inputs(root):
     assert oc["visual.transformer.resblocks.0.attn.in_proj_weight"].shape == (96, 32)
     assert oc["visual.proj"].shape == (32, 16)
     assert oc["visual.transformer.resblocks.0.mlp.c_fc.weight"].shape == (128, 32)
+    check_llama_inputs(root)
+
+
+def check_llama_inputs(root):
+    """llama/: every directory (single file and sharded) loads through LlamaForCausalLM.from_pretrained to
+    exactly the tensors we read, all F32; every tensor has a llama role (and no clip_vit one)."""
+    from transformers import LlamaForCausalLM
+    names = None
+    for sub in ("llama/base", "llama/expert1", "llama/expert2", "llama/expert3"):
+        ours, dtypes = ckpt_io.load_checkpoint(f"{root}/{sub}")
+        model = LlamaForCausalLM.from_pretrained(f"{root}/{sub}")
+        theirs = {k: v.to(torch.float32).numpy() for k, v in model.state_dict().items()
+                  if v.dtype.is_floating_point}
+        assert set(ours) == set(theirs), sub
+        for k in ours:
+            assert np.array_equal(ours[k], theirs[k]), (sub, k)
+        assert set(dtypes.values()) == {"F32"}, (sub, set(dtypes.values()))
+        shapes = {k: v.shape for k, v in ours.items()}
+        assert names is None or shapes == names, sub
+        names = shapes
+        for k in ours:
+            assert arch.classify(k, "llama") is not None and arch.classify(k, "clip_vit") is None, k
+        c = model.config
+        assert (c.hidden_size, c.intermediate_size, c.num_hidden_layers, c.num_attention_heads,
+                c.num_key_value_heads, c.vocab_size, c.tie_word_embeddings) == (32, 48, 2, 4, 2, 64, False)
+    assert names["model.layers.0.self_attn.k_proj.weight"] == (16, 32)       # 2 kv heads of 8
+    assert names["lm_head.weight"] == (64, 32)
+    assert os.path.exists(f"{root}/llama/expert3/model.safetensors.index.json")
+    check_llama_roles()
+
+
+def check_llama_roles():
+    """The llama role table against the module structure of transformers' own models (independent of names):
+    nn.Linear weights are linear (lm_head: other), their biases shift, RMSNorm weights norm_scale, embeddings
+    other; linear maps fed by the same tensor share a feature site. Llama, Mistral and Qwen2 (q/k/v biases)."""
+    from transformers import (LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM, Qwen2Config,
+                              Qwen2ForCausalLM)
+    small = dict(hidden_size=16, intermediate_size=24, num_hidden_layers=2, num_attention_heads=2,
+                 num_key_value_heads=1, vocab_size=32, tie_word_embeddings=False)
+    for cls, cfg_cls in ((LlamaForCausalLM, LlamaConfig), (MistralForCausalLM, MistralConfig),
+                         (Qwen2ForCausalLM, Qwen2Config)):
+        with torch.device("meta"):
+            model = cls(cfg_cls(**small))
+        seen = set()
+        for mname, mod in model.named_modules():
+            for pname, _ in mod.named_parameters(recurse=False):
+                full = f"{mname}.{pname}"
+                role, site, parts = arch.classify(full, "llama")
+                assert parts == 1
+                if isinstance(mod, torch.nn.Embedding) or mname == "lm_head":
+                    want = arch.OTHER
+                elif isinstance(mod, torch.nn.Linear):
+                    want = arch.LINEAR if pname == "weight" else arch.SHIFT
+                else:
+                    assert type(mod).__name__.endswith("RMSNorm") and pname == "weight", (full, type(mod))
+                    want = arch.NORM
+                assert role == want, (cls.__name__, full, role, want)
+                assert (site != "") == (role in (arch.LINEAR, arch.NORM)), full
+                seen.add(full)
+        assert seen == {n for n, _ in model.named_parameters()}
+        biases = sorted(n for n in seen if arch.classify(n)[0] == arch.SHIFT)
+        if cls is Qwen2ForCausalLM:
+            assert len(biases) == 6 and all("_proj.bias" in b for b in biases), biases
+        else:
+            assert not biases, biases
+        for i in range(2):
+            p = f"model.layers.{i}."
+            sites = {q: arch.classify(p + q + ".weight")[1] for q in
+                     ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+                      "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj", "input_layernorm",
+                      "post_attention_layernorm")}
+            assert sites == {"self_attn.q_proj": p[6:] + "attn_in", "self_attn.k_proj": p[6:] + "attn_in",
+                             "self_attn.v_proj": p[6:] + "attn_in", "self_attn.o_proj": p[6:] + "attn_out",
+                             "mlp.gate_proj": p[6:] + "mlp_in", "mlp.up_proj": p[6:] + "mlp_in",
+                             "mlp.down_proj": p[6:] + "mlp_act", "input_layernorm": p[6:] + "ln1",
+                             "post_attention_layernorm": p[6:] + "ln2"}, sites
 
 
 def check_forward(rows, tensors, cfg, is_oc, pixels):
@@ -84,7 +160,8 @@ def check_case(root, case, merged, diag):
         kept = np.array(diag["kept"])        # [scopes, K]
         sizes = None
         if m.get("scope", "model") == "tensor":
-            units = arch.model_units(fixtures.vision_only(fixtures.read_model(root, cfg["model"]["base"])[0]))
+            a = cfg["model"]["arch"]
+            units = arch.model_units(fixtures.vision_only(fixtures.read_model(root, cfg["model"]["base"], a)[0], a), a)
             sizes = np.array([u.numel for u in units], dtype=float)
             frac = (kept * sizes[:, None]).sum(0) / sizes.sum()
             assert np.all(np.abs(frac - density) < 0.02), frac

@@ -48,11 +48,13 @@ def load_checkpoint(path):
     return tensors, dtypes
 
 
-def save_hf_model(directory, state, hf_config, dtype=torch.float32, max_shard_size=None):
-    """Writes a CLIPVisionModelWithProjection in HF layout with save_pretrained (no position_ids buffer)."""
-    from transformers import CLIPVisionModelWithProjection
+def save_hf_model(directory, state, hf_config, dtype=torch.float32, max_shard_size=None, model_class=None):
+    """Writes a transformers model (default CLIPVisionModelWithProjection; e.g. LlamaForCausalLM) holding
+    `state` in HF layout with save_pretrained (no position_ids buffer)."""
+    if model_class is None:
+        from transformers import CLIPVisionModelWithProjection as model_class
     torch.manual_seed(0)
-    model = CLIPVisionModelWithProjection(hf_config)
+    model = model_class(hf_config)
     sd = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()}
     missing, unexpected = model.load_state_dict(sd, strict=False)
     assert not unexpected and all(m.endswith("position_ids") for m in missing), (missing, unexpected)

@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 import torch
-from transformers import CLIPVisionConfig
+from transformers import CLIPVisionConfig, LlamaConfig, LlamaForCausalLM
 
 import arch
 import ckpt_io
@@ -21,6 +21,8 @@ EXEMPLAR_SEED = 5
 FISHER_SEED = 11
 HF_SCALES = [0.02, 0.035, 0.015, 0.045]    # relative task-vector magnitude per expert
 OPEN_CLIP_SCALES = [0.03, 0.02, 0.04]
+LLAMA_SEED = 4242
+LLAMA_SCALES = [0.025, 0.04, 0.015]
 EXEMPLARS_PER_TASK = 4
 NUM_TASKS = 4
 
@@ -72,13 +74,36 @@ def write_inputs(root):
         json.dump(models.OPEN_CLIP_CONFIG, f, indent=2)
         f.write("\n")
 
+    write_llama(root)
+
+
+def write_llama(root):
+    """llama/base, expert1..3: a tiny random LlamaForCausalLM (float32, own RNG stream); expert3 sharded."""
+    cfg = models.llama_config()
+    lrng = np.random.default_rng(LLAMA_SEED)
+    base = models.random_base(models.llama_shapes(cfg), lrng)
+    experts = models.make_experts(base, LLAMA_SCALES, lrng)
+    ckpt_io.save_hf_model(f"{root}/llama/base", base, cfg, model_class=LlamaForCausalLM)
+    for k, e in enumerate(experts, 1):
+        shard = "50KB" if k == 3 else None     # expert3: two shards + model.safetensors.index.json
+        ckpt_io.save_hf_model(f"{root}/llama/expert{k}", e, cfg, max_shard_size=shard,
+                              model_class=LlamaForCausalLM)
+    files = sorted(n for n in os.listdir(f"{root}/llama/expert3") if n.endswith((".safetensors", ".json")))
+    assert [n for n in files if "safetensors" in n] == [
+        "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
+        "model.safetensors.index.json"], files
+
 
 # ------------------------------------------------------------------ reading a model as catmerge does
 
-def read_model(root, path):
+def read_model(root, path, arch_name="clip_vit"):
     """(tensors, dtypes, hf_config, is_open_clip) of a checkpoint path relative to root."""
     full = os.path.join(root, path)
     tensors, dtypes = ckpt_io.load_checkpoint(full)
+    if arch_name == "llama":
+        assert os.path.isdir(full), full
+        return tensors, dtypes, LlamaConfig.from_json_file(os.path.join(full, "config.json")), False
+    assert arch_name == "clip_vit", arch_name
     if os.path.isdir(full):
         return tensors, dtypes, CLIPVisionConfig.from_json_file(os.path.join(full, "config.json")), False
     with open(os.path.join(os.path.dirname(full), "open_clip_config.json")) as f:
@@ -94,8 +119,9 @@ def read_model(root, path):
     return tensors, dtypes, cfg, True
 
 
-def vision_only(tensors):
-    return {n: v for n, v in tensors.items() if arch.classify(n) is not None}
+def vision_only(tensors, arch_name="clip_vit"):
+    """The tensors the architecture merges and writes (clip_vit: the vision tower)."""
+    return {n: v for n, v in tensors.items() if arch.classify(n, arch_name) is not None}
 
 
 def as_hf(tensors, cfg, is_open_clip):
@@ -132,13 +158,16 @@ def task_features(root, case_cfg, base, experts, cfg, is_open_clip, double=False
 
 def merge_case(root, case_cfg, double_features=False, diag=None):
     """The reference merge of one configuration. Returns (merged float32 tensors, output dtypes)."""
-    base_all, base_dtypes, cfg, is_oc = read_model(root, case_cfg["model"]["base"])
-    base = vision_only(base_all)
-    experts = [vision_only(read_model(root, e["path"])[0]) for e in case_cfg["experts"]]
+    arch_name = case_cfg["model"]["arch"]
+    base_all, base_dtypes, cfg, is_oc = read_model(root, case_cfg["model"]["base"], arch_name)
+    base = vision_only(base_all, arch_name)
+    experts = [vision_only(read_model(root, e["path"], arch_name)[0], arch_name) for e in case_cfg["experts"]]
     for e in experts:
         assert set(e) == set(base)
     params = {k: v for k, v in case_cfg["method"].items() if k != "name"}
     name = case_cfg["method"]["name"]
+    if name in ("regmean", "cat") and arch_name != "clip_vit":
+        raise ValueError(f"{name} needs features; the {arch_name} forward pass is not implemented")
     if name == "weight_average":
         merged = methods.weight_average(base, experts, params)
     elif name == "task_arithmetic":
@@ -168,6 +197,9 @@ def merge_case(root, case_cfg, double_features=False, diag=None):
 
 # ------------------------------------------------------------------ the cases
 
+ARCH_OF = {"clip_hf": "clip_vit", "clip_bf16": "clip_vit", "clip_openclip": "clip_vit", "llama": "llama"}
+
+
 def _experts(model, count, exemplars=False, fisher=False):
     out = []
     for k in range(1, count + 1):
@@ -184,7 +216,7 @@ def _experts(model, count, exemplars=False, fisher=False):
 def _case(name, model, count, method, features=None, dtype="base"):
     needs = method["name"] in ("cat", "regmean")
     base = "clip_openclip/base.safetensors" if model == "clip_openclip" else f"{model}/base"
-    cfg = {"model": {"arch": "clip_vit", "base": base},
+    cfg = {"model": {"arch": ARCH_OF[model], "base": base},
            "experts": _experts(model, count, exemplars=needs, fisher=method["name"] == "fisher"),
            "method": method}
     if features is not None:
@@ -226,6 +258,13 @@ def cases():
         _case("openclip_ties_tensor", "clip_openclip", 3, {"name": "ties", "scope": "tensor"}),
         _case("openclip_dare", "clip_openclip", 3, {"name": "dare"}),
         _case("openclip_regmean", "clip_openclip", 3, {"name": "regmean"}),
+        # llama (HF LlamaForCausalLM names; no forward pass yet, so no cat / regmean); expert3 is sharded
+        _case("llama_task_arithmetic", "llama", 3, {"name": "task_arithmetic", "alpha": 0.4}),
+        _case("llama_ties", "llama", 3, {"name": "ties"}),
+        _case("llama_ties_tensor", "llama", 3, {"name": "ties", "scope": "tensor", "density": 0.3}),
+        _case("llama_dare", "llama", 3, {"name": "dare", "p": 0.4, "seed": 3}),
+        _case("llama_pcb", "llama", 3, {"name": "pcb"}),
+        _case("llama_weight_average", "llama", 3, {"name": "weight_average"}),
     ]
 
 

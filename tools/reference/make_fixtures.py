@@ -12,7 +12,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # What this script writes under data/fixtures/ (and removes before rewriting).
-OWNED = ("clip_hf", "clip_bf16", "clip_openclip", "fisher", "forward", "expected", "exemplars.h5",
+OWNED = ("clip_hf", "clip_bf16", "clip_openclip", "llama", "fisher", "forward", "expected", "exemplars.h5",
          "cases.json", "VERSIONS.txt")
 sys.path.insert(0, HERE)
 

@@ -1,10 +1,12 @@
 """The eight merge methods, transcribed literally from docs/METHODS.md (clarity over speed).
 
 Every method takes
-  base:     dict name -> float32 array (theta_0; only vision-tower tensors are merged)
+  base:     dict name -> float32 array (theta_0; only the tensors the architecture merges, e.g. the
+            vision tower of clip_vit, every llama tensor with a role)
   experts:  list of dicts name -> float32 array (theta_k, config order)
   params:   the `method:` map of the configuration (without `name`); absent keys take METHODS.md defaults
-and returns dict name -> float32 merged tensor for exactly the vision-tower tensors of the base.
+and returns dict name -> float32 merged tensor for exactly the tensors of the base.
+Roles come from arch.classify(name) (the name spaces of clip_vit and llama are disjoint).
 Arithmetic is float32 elementwise; Gram matrices and CAT / RegMean linear algebra are float64.
 Work happens per merge unit (arch.Unit): a tensor, or one row block of a fused open_clip in_proj tensor.
 """

@@ -1,11 +1,12 @@
-"""Random CLIP vision towers with realistic structure: a base and experts = base + task vector.
+"""Random CLIP vision towers and tiny llama models with realistic structure: a base and experts = base + task
+vector.
 
 Base: linear/conv weights ~ N(0, 1/fan_in), biases small, LayerNorm weights near 1, embeddings O(0.3).
 Task vector of expert k per tensor: s_k * r * (dense noise + a rank-2 component + ~3% large spikes),
 r = max(rms(base tensor), 0.05), s_k = the task's relative magnitude (1-5%). Spikes make trimming matter.
 """
 import numpy as np
-from transformers import CLIPVisionConfig
+from transformers import CLIPVisionConfig, LlamaConfig
 
 HF_CONFIG = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
                  image_size=16, patch_size=8, num_channels=3, projection_dim=16, hidden_act="quick_gelu",
@@ -15,6 +16,25 @@ OPEN_CLIP_CONFIG = {"model_cfg": {"embed_dim": 16, "quick_gelu": False,
                                   "vision_cfg": {"image_size": 16, "layers": 2, "width": 32, "patch_size": 8,
                                                  "head_width": 8}}}
 OPEN_CLIP_MLP_RATIO = 4.0  # open_clip's default vision_cfg mlp_ratio (absent from the config above)
+
+
+LLAMA_CONFIG = dict(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
+                    num_key_value_heads=2, vocab_size=64, tie_word_embeddings=False)
+
+
+def llama_config():
+    cfg = LlamaConfig(**LLAMA_CONFIG)
+    cfg.architectures = ["LlamaForCausalLM"]
+    return cfg
+
+
+def llama_shapes(cfg):
+    """Names and shapes of LlamaForCausalLM's parameters (module order), read from transformers itself."""
+    import torch
+    from transformers import LlamaForCausalLM
+    with torch.device("meta"):
+        model = LlamaForCausalLM(cfg)
+    return {n: tuple(p.shape) for n, p in model.named_parameters(remove_duplicate=False)}
 
 
 def hf_config(**overrides):
@@ -67,7 +87,7 @@ def hf_shapes(cfg):
 def random_base(shapes, rng):
     base = {}
     for name, shape in shapes.items():
-        if "norm" in name and name.endswith("weight"):          # LayerNorm scale: near 1
+        if "norm" in name and name.endswith("weight"):          # LayerNorm / RMSNorm scale: near 1
             v = 1.0 + 0.1 * rng.standard_normal(shape)
         elif "norm" in name and name.endswith("bias"):          # LayerNorm shift
             v = 0.05 * rng.standard_normal(shape)
@@ -75,7 +95,7 @@ def random_base(shapes, rng):
             v = 0.05 * rng.standard_normal(shape)
         elif "class_embedding" in name or "position_embedding" in name:
             v = 0.3 * rng.standard_normal(shape)
-        else:                                                   # linear / conv / projection weights
+        else:                                   # linear / conv / projection weights, token embeddings
             fan_in = int(np.prod(shape[1:]))
             v = rng.standard_normal(shape) / np.sqrt(fan_in)
         base[name] = v.astype(np.float32)

@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""The zoo demo (run by scripts/demo.sh after the build; Python standard library only).
+
+Merges the committed expert zoo (configs/zoo.yaml, data/zoo/) with weight averaging, task arithmetic, TIES,
+PCB, RegMean and CAT. Each method's hyperparameters are chosen on the validation split from the small grid
+below (best average validation accuracy; on a tie, the first setting in grid order); the chosen merge is then
+evaluated once on the test split. The table has the pre-trained backbone with each task's head (floor), each
+method, and each expert on its own task (ceiling). Writes out/demo/: grid.csv (every validation result),
+results.csv, results.md, results.json, accuracy.png (gnuplot), and the merged models of the chosen settings.
+"""
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CATMERGE = os.environ.get("CATMERGE", os.path.join(ROOT, "build", "catmerge"))
+CONFIG = os.path.join(ROOT, "configs", "zoo.yaml")
+OUT = os.path.join(ROOT, "out", "demo")
+
+# The grid (docs/RESULTS.md). Every other hyperparameter keeps its documented default (README).
+GRID = [
+    ("weight_average", [{}]),
+    ("task_arithmetic", [{"alpha": a} for a in (0.05, 0.1, 0.2, 0.3, 0.5)]),
+    ("ties", [{"density": 0.2, "alpha": a} for a in (0.3, 0.5, 0.7, 1.0, 1.5)]),
+    ("pcb", [{"ratio": 0.1, "alpha": a} for a in (0.3, 0.5, 0.7, 1.0, 1.5)]),
+    ("regmean", [{"reduction": r} for r in (0.5, 0.95)]),
+    ("cat", [{"alpha": a, "lambda": lam, "c": 3} for lam in (1.0, 5.0) for a in (0.1, 0.2, 0.3, 0.5)]),
+]
+LABEL = {"weight_average": "Weight averaging", "task_arithmetic": "Task arithmetic", "ties": "TIES",
+         "pcb": "PCB", "regmean": "RegMean", "cat": "CAT"}
+
+
+def run(args, what):
+    t = time.time()
+    p = subprocess.run([CATMERGE] + args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if p.returncode != 0:
+        sys.stderr.write(p.stdout + p.stderr)
+        sys.exit(f"demo: {what} failed (exit {p.returncode})")
+    return time.time() - t
+
+
+def evaluate(model, split, prefix, tasks=None):
+    args = ["eval", CONFIG, "--model", model, "--split", split, "--out", prefix]
+    for t in tasks or []:
+        args += ["--task", t]
+    seconds = run(args, f"eval of {model}")
+    with open(prefix + ".json") as f:
+        j = json.load(f)
+    return {t["task"]: t["accuracy"] for t in j["tasks"]}, j["average"], seconds
+
+
+def merge(method, params, path):
+    sets = ["--set", f"method=" + json.dumps({"name": method, **params}, separators=(",", ":")),
+            "--set", f"output.path={path}"]
+    return run(["run", CONFIG] + sets, f"merge {method} {params}")
+
+
+def describe(params):
+    return ", ".join(f"{k}={v}" for k, v in params.items()) or "-"
+
+
+def main():
+    if not os.access(CATMERGE, os.X_OK):
+        sys.exit(f"demo: {CATMERGE} is not built (scripts/build.sh)")
+    start = time.time()
+    if os.path.isdir(OUT):
+        shutil.rmtree(OUT)
+    os.makedirs(os.path.join(OUT, "eval"))
+    tasks = json.load(open(os.path.join(ROOT, "data", "zoo", "expert_accuracy.json")))["tasks"]
+
+    # 1. The grid, on the validation split.
+    grid_rows, chosen = [], {}
+    print(f"demo: choosing hyperparameters on the validation split ({sum(len(g) for _, g in GRID)} merges)")
+    for method, settings in GRID:
+        best = None
+        for i, params in enumerate(settings):
+            path = os.path.join(OUT, f"{method}-{i}.h5")
+            t_merge = merge(method, params, path)
+            acc, avg, t_eval = evaluate(path, "val", os.path.join(OUT, "eval", f"{method}-{i}.val"))
+            grid_rows.append({"method": method, "setting": describe(params), **{t: acc[t] for t in tasks},
+                              "average": avg, "merge_s": round(t_merge, 2), "eval_s": round(t_eval, 2)})
+            print(f"  {method:16s} {describe(params):34s} val {avg:6.2f}   (merge {t_merge:4.1f} s, eval {t_eval:4.1f} s)")
+            if best is None or avg > best[0]:
+                if best is not None:
+                    os.remove(best[2])
+                best = (avg, params, path)
+            else:
+                os.remove(path)
+        final = os.path.join(OUT, f"{method}.h5")
+        os.replace(best[2], final)
+        chosen[method] = (best[1], final)
+    with open(os.path.join(OUT, "grid.csv"), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(grid_rows[0].keys()))
+        w.writeheader()
+        w.writerows(grid_rows)
+
+    # 2. The test split: floor, chosen merges, ceiling.
+    print("demo: evaluating on the test split")
+    rows = []
+    acc, avg, _ = evaluate(os.path.join(ROOT, "data", "zoo", "base"), "test", os.path.join(OUT, "eval", "base.test"))
+    rows.append(("Pre-trained (floor)", "-", acc, avg))
+    for method, _ in GRID:
+        params, path = chosen[method]
+        acc, avg, _ = evaluate(path, "test", os.path.join(OUT, "eval", f"{method}.test"))
+        rows.append((LABEL[method], describe(params), acc, avg))
+    expert = {}
+    for t in tasks:
+        a, _, _ = evaluate(os.path.join(ROOT, "data", "zoo", "experts", t), "test",
+                           os.path.join(OUT, "eval", f"expert-{t}.test"), [t])
+        expert[t] = a[t]
+    rows.append(("Individual experts (ceiling)", "-", expert, sum(expert.values()) / len(tasks)))
+
+    # 3. Table, files, plot.
+    header = ["method", "chosen on val"] + tasks + ["average"]
+    with open(os.path.join(OUT, "results.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        for name, setting, acc, avg in rows:
+            w.writerow([name, setting] + [f"{acc[t]:.2f}" for t in tasks] + [f"{avg:.2f}"])
+    md = ["| " + " | ".join(header) + " |", "|" + "---|" * 2 + "---:|" * (len(tasks) + 1)]
+    for name, setting, acc, avg in rows:
+        md.append("| " + " | ".join([name, setting] + [f"{acc[t]:.1f}" for t in tasks] + [f"**{avg:.1f}**"]) + " |")
+    with open(os.path.join(OUT, "results.md"), "w") as f:
+        f.write("\n".join(md) + "\n")
+    with open(os.path.join(OUT, "results.json"), "w") as f:
+        json.dump({"tasks": tasks, "split": "test",
+                   "rows": [{"method": n, "chosen_on_val": s, "accuracy": a, "average": v} for n, s, a, v in rows]},
+                  f, indent=2)
+    width = max(len(r[0]) for r in rows)
+    print()
+    print(f"{'test accuracy (%)':{width}s} " + " ".join(f"{t[:8]:>8s}" for t in tasks) + f" {'average':>8s}")
+    for name, setting, acc, avg in rows:
+        print(f"{name:{width}s} " + " ".join(f"{acc[t]:8.1f}" for t in tasks) + f" {avg:8.1f}")
+    print()
+    for name, setting, _, _ in rows[1:-1]:
+        print(f"  {name}: {setting}")
+    plot(rows, tasks)
+    print(f"\ndemo: wrote {os.path.relpath(OUT, ROOT)}/results.md, results.csv, grid.csv, accuracy.png "
+          f"in {time.time() - start:.0f} s")
+
+
+def plot(rows, tasks):
+    data = os.path.join(OUT, "accuracy.dat")
+    with open(data, "w") as f:
+        f.write("task " + " ".join(f'"{r[0]}"' for r in rows) + "\n")
+        for t in tasks + ["average"]:
+            vals = [r[3] if t == "average" else r[2][t] for r in rows]
+            f.write(t + " " + " ".join(f"{v:.2f}" for v in vals) + "\n")
+    script = f"""
+set terminal pngcairo size 1400,560 font "sans,10"
+set output "{os.path.join(OUT, 'accuracy.png')}"
+set title "Test accuracy per task: catmerge on the committed zoo (8 experts, hyperparameters chosen on validation)"
+set style data histogram
+set style histogram clustered gap 1
+set style fill solid 0.9 border -1
+set boxwidth 0.9
+set ylabel "accuracy (%)"
+set yrange [0:100]
+set grid ytics
+set key outside right top vertical
+set xtics nomirror
+plot for [i=2:{len(rows) + 1}] "{data}" using i:xtic(1) title columnheader(i)
+"""
+    p = subprocess.run(["gnuplot"], input=script, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if p.returncode != 0:
+        sys.stderr.write(p.stderr)
+        sys.exit("demo: gnuplot failed")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,15 @@
+#pragma once
+// Temporary outputs that must not outlive a killed process. A rank ended by SIGTERM (mpirun and srun send
+// it to every rank when one fails) removes its registered temporary files before it dies, so neither a
+// final nor a half-written output is left behind.
+#include <string>
+
+namespace cm {
+
+// Installs the SIGTERM / SIGINT / SIGHUP handler (once per process).
+void remove_temp_files_on_signal();
+
+void register_temp_file(const std::string& path);
+void unregister_temp_file(const std::string& path);
+
+}  // namespace cm

@@ -1,0 +1,23 @@
+#pragma once
+// Float64 dense linear algebra on the host: thin wrappers over CBLAS and LAPACKE with dimension and
+// error checks, used by the CPU Linalg (methods/cpu_linalg.cpp). Matrices are row-major and packed
+// (leading dimension = number of columns).
+#include <cstdint>
+
+namespace cm {
+
+// c[m, n] = alpha * op(a) * op(b) + beta * c, op(x) = x or x^T; op(a) is [m, k], op(b) is [k, n].
+void dgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha, const double* a,
+           const double* b, double beta, double* c);
+
+// Eigendecomposition of the symmetric a[n, n] (its lower triangle is read), by divide and conquer
+// (dsyevd): w gets the n eigenvalues ascending and row j of a the unit eigenvector of w[j].
+// False when the solver does not converge.
+bool symmetric_eigen(int64_t n, double* a, double* w);
+
+// Solves a x = b for the symmetric positive definite a[n, n] (Cholesky, dposv) for the nrhs right-hand
+// sides given as the rows of b[nrhs, n]; the rows of b become the solutions and a its factor.
+// False when a is not positive definite (a is then clobbered; b unchanged).
+bool solve_spd(int64_t n, double* a, int64_t nrhs, double* b);
+
+}  // namespace cm
