@@ -7,18 +7,15 @@ namespace cm::gpu {
 namespace {
 
 __global__ void gelu_kernel(float* x, int64_t n) {
-  for (int64_t i = thread_index(); i < n; i += thread_stride())
-    x[i] = cm::gelu(x[i]);
+  for (int64_t i = thread_index(); i < n; i += thread_stride()) x[i] = cm::gelu(x[i]);
 }
 
 __global__ void quick_gelu_kernel(float* x, int64_t n) {
-  for (int64_t i = thread_index(); i < n; i += thread_stride())
-    x[i] = cm::quick_gelu(x[i]);
+  for (int64_t i = thread_index(); i < n; i += thread_stride()) x[i] = cm::quick_gelu(x[i]);
 }
 
 __global__ void silu_gate_kernel(const float* gate, const float* up, float* out, int64_t n) {
-  for (int64_t i = thread_index(); i < n; i += thread_stride())
-    out[i] = cm::silu_gate(gate[i], up[i]);
+  for (int64_t i = thread_index(); i < n; i += thread_stride()) out[i] = cm::silu_gate(gate[i], up[i]);
 }
 
 }  // namespace

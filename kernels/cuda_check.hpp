@@ -11,11 +11,11 @@ namespace cm {
 
 }  // namespace cm
 
-#define CUDA_CHECK(call)                                                                       \
-  do {                                                                                         \
-    const cudaError_t cuda_check_rc_ = (call);                                                 \
-    if (cuda_check_rc_ != cudaSuccess)                                                         \
-      ::cm::device_failed(#call, cudaGetErrorString(cuda_check_rc_), __FILE__, __LINE__);      \
+#define CUDA_CHECK(call)                                                                  \
+  do {                                                                                    \
+    const cudaError_t cuda_check_rc_ = (call);                                            \
+    if (cuda_check_rc_ != cudaSuccess)                                                    \
+      ::cm::device_failed(#call, cudaGetErrorString(cuda_check_rc_), __FILE__, __LINE__); \
   } while (0)
 
 // After a kernel launch: a bad launch configuration is reported here, not by some later call.

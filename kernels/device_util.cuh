@@ -14,7 +14,9 @@ inline unsigned grid_for(int64_t n) {
 }
 
 // Grid-stride loops: for (int64_t i = thread_index(); i < n; i += thread_stride()).
-__device__ __forceinline__ int64_t thread_index() { return blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; }
+__device__ __forceinline__ int64_t thread_index() {
+  return blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+}
 __device__ __forceinline__ int64_t thread_stride() { return gridDim.x * static_cast<int64_t>(blockDim.x); }
 
 template <class T>

@@ -39,7 +39,8 @@ __global__ void rms_norm_kernel(const float* x, const float* g, float eps, float
   const double rstd = rms_rstd(block_sum(ss, red), d, eps);
   float* yr = y + row * d;
   float* xh = xhat ? xhat + row * d : nullptr;
-  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) yr[j] = rms_norm_value(xr[j], rstd, g[j], xh ? xh + j : nullptr);
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x)
+    yr[j] = rms_norm_value(xr[j], rstd, g[j], xh ? xh + j : nullptr);
 }
 
 }  // namespace

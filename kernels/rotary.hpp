@@ -1,7 +1,9 @@
 #pragma once
 // Rotary position embedding (RoFormer) in HF LLaMA's rotate_half layout: within a head of d dimensions,
 // dimension i < d/2 pairs with i + d/2 and the pair turns by the angle pos * base^(-2i/d). Angles, cos and
-// sin are float32, as transformers computes them (inv_freq = 1 / base^(2i/d), freqs = pos * inv_freq).
+// sin are float32, as transformers computes them (freqs = pos * inv_freq); inv_freq = 1 / base^(2i/d) is
+// rounded from double, so host and device get the same float (their powf may differ in the last bits, which
+// a position in the thousands would magnify) and it is the correctly rounded value torch's powf approximates.
 #include <math.h>
 #include <stdint.h>
 
@@ -10,7 +12,8 @@
 namespace cm {
 
 CM_HD float rope_angle(int64_t pos, int64_t i, int64_t d, float base) {
-  const float inv_freq = 1.0f / powf(base, static_cast<float>(2 * i) / static_cast<float>(d));
+  const float exponent = static_cast<float>(2 * i) / static_cast<float>(d);  // float32, as torch's arange / dim
+  const float inv_freq = static_cast<float>(1.0 / pow(static_cast<double>(base), static_cast<double>(exponent)));
   return static_cast<float>(pos) * inv_freq;
 }
 

@@ -26,6 +26,15 @@ ModelSpec llama_model(const Checkpoint& base) {
     }
     m.tensors.push_back(TensorSpec{name, role, t->dtype, t->shape, stage, s, 1});
   };
+  // Every other float tensor under `prefix` joins `stage`, so nothing the user gave is silently dropped:
+  // a bias is a shift, anything else 'other'.
+  auto add_rest = [&](const std::string& prefix, int stage) {
+    for (const TensorInfo& t : base.tensors()) {
+      if (t.name.rfind(prefix, 0) != 0 || m.find(t.name)) continue;
+      const bool bias = t.name.size() > 5 && t.name.compare(t.name.size() - 5, 5, ".bias") == 0;
+      m.tensors.push_back(TensorSpec{t.name, bias ? Role::Shift : Role::Other, t.dtype, t.shape, stage, "", 1});
+    }
+  };
   const TensorInfo* embed = base.find("model.embed_tokens.weight");
   const int64_t d = embed->shape.size() == 2 ? embed->shape[1] : 0;
   add("model.embed_tokens.weight", Role::Other, 0, "");
@@ -42,6 +51,7 @@ ModelSpec llama_model(const Checkpoint& base) {
     add(p + "mlp.gate_proj.weight", Role::Linear, s, site(i, "mlp_in"));
     add(p + "mlp.up_proj.weight", Role::Linear, s, site(i, "mlp_in"));
     add(p + "mlp.down_proj.weight", Role::Linear, s, site(i, "mlp_act"));
+    add_rest(p, s);  // o_proj / MLP biases (attention_bias, mlp_bias) and anything newer
     const TensorInfo* down = base.find(p + "mlp.down_proj.weight");
     const int64_t inter = down->shape.size() == 2 ? down->shape[1] : 0;
     for (const char* which : {"ln1", "ln2"}) m.sites.push_back(Site{site(i, which), SiteKind::NormInput, d, s});
@@ -53,6 +63,7 @@ ModelSpec llama_model(const Checkpoint& base) {
   add("model.norm.weight", Role::NormScale, last, "final.norm");
   m.sites.push_back(Site{"final.norm", SiteKind::NormInput, d, last});
   add("lm_head.weight", Role::Other, last, "", false);  // absent when tied to the embeddings
+  add_rest("model.", last);
   return m;
 }
 

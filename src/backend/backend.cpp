@@ -8,10 +8,18 @@
 
 namespace cm {
 
+bool backend_uses_cuda(const std::string& name) {
+#if CATMERGE_HAVE_CUDA
+  return name == "cuda" || (name == "auto" && cuda_device_count() > 0);
+#else
+  return false;
+#endif
+}
+
 std::unique_ptr<Backend> make_backend(const std::string& name, int threads, const std::string& where,
                                       [[maybe_unused]] int local_rank) {
 #if CATMERGE_HAVE_CUDA
-  if (name == "cuda" || (name == "auto" && cuda_device_count() > 0)) {
+  if (backend_uses_cuda(name)) {
     if (cuda_device_count() == 0) fail(where, "cuda: no CUDA device is visible to this process");
     return make_cuda_backend(local_rank);
   }

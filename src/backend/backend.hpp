@@ -39,6 +39,9 @@ class Backend {
   virtual Linalg& linalg() = 0;
 };
 
+// Whether backend `name` runs on a GPU: "cuda", or "auto" when this build has CUDA and a GPU is visible.
+bool backend_uses_cuda(const std::string& name);
+
 // name: "cpu", "cuda", or "auto": cuda when this build has it and a GPU is visible, else cpu.
 // threads: 0 = the BLAS default (all cores unless OPENBLAS_NUM_THREADS says otherwise). local_rank: the
 // process's rank within its node; a GPU backend takes device local_rank % device count.

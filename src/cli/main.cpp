@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "arch/registry.hpp"
+#include "comm/job_communicator.hpp"
 #include "comm/mpi_runtime.hpp"
 #include "common/error.hpp"
 #include "io/checkpoint.hpp"
@@ -60,16 +61,21 @@ int run(int argc, char** argv, const std::vector<std::string>& args) {
   cm::remove_temp_files_on_signal();
   cm::MpiCommunicator& world = mpi.world();
   const std::string who = world.size() > 1 ? "rank " + std::to_string(world.rank()) + ": " : "";
+  std::shared_ptr<cm::Communicator> job;
   try {
     cm::check_slurm_world(world.size());
     const Args a = parse_args("run", args);
     cm::JobConfig cfg = cm::load_config(a.config, a.sets);
     cfg.local_rank = mpi.local_rank();
-    const cm::MergeReport r = cm::run_merge(cfg, world);
+    job = cm::make_job_communicator(cfg.backend, world, cfg.local_rank);
+    const cm::MergeReport r = cm::run_merge(cfg, *job);
     if (world.rank() == 0) {
       std::cout << "catmerge: wrote " << cfg.output_path << " (" << cfg.method << ", " << cfg.experts.size()
                 << " experts, " << world.size() << " ranks) in " << r.total << " s [open " << r.open << ", features "
                 << r.features << ", prepare " << r.prepare << ", merge+write " << r.merge_write << "]\n";
+      if (cfg.method == "cat")
+        std::cout << "  cat on rank 0: conflict Gram " << r.cat.gram << " s, bases " << r.cat.bases
+                  << " s, projection " << r.cat.project << " s\n";
       for (size_t k = 0; k < r.bytes_read.size() && world.size() > 1; ++k)
         std::cout << "  rank " << k << ": read " << r.bytes_read[k] << " bytes, shard " << r.shard_bytes[k]
                   << " bytes (base checkpoint)\n";
@@ -80,7 +86,7 @@ int run(int argc, char** argv, const std::vector<std::string>& args) {
     const std::string line = "catmerge: error: " + who + e.what() + "\n";
     std::fputs(line.c_str(), stderr);
     std::fflush(stderr);
-    if (world.size() > 1) world.abort(1);
+    if (world.size() > 1) (job ? *job : static_cast<cm::Communicator&>(world)).abort(1);
     return 1;
   }
 }

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "common/error.hpp"
+#include "task_vector.hpp"
 
 namespace cm {
 
@@ -48,8 +49,8 @@ void JobInputs::read_task_vectors(const TensorSpec& t, std::vector<float>& base,
     tasks[k] = read(*experts_[k], t.name);
     std::vector<float>& tk = tasks[k];
     for (size_t i = 0; i < tk.size(); ++i) {
-      tk[i] -= base[i];
-      if (!std::isfinite(tk[i]))
+      tk[i] = task_delta(tk[i], base[i]);
+      if (!finite_value(tk[i]))
         fail(experts_[k]->file_of(t.name), "tensor '" + t.name + "': task vector is " +
                                                (std::isnan(tk[i]) ? "NaN" : "infinite") + " at element " +
                                                std::to_string(i));

@@ -109,7 +109,8 @@ MergeReport run_merge(const JobConfig& cfg, Communicator& comm) {
   const JobInputs in(cfg, cfg.method == "fisher");
   const ShardPlan plan = make_plan(in.model(), comm.size());
   const RankShard& mine = plan.ranks[comm.rank()];
-  std::unique_ptr<Backend> backend = make_backend(cfg.backend, cfg.threads, cfg.source + ": runtime.backend");
+  std::unique_ptr<Backend> backend =
+      make_backend(cfg.backend, cfg.threads, cfg.source + ": runtime.backend", cfg.local_rank);
 
   std::vector<FeatureStore> features;
   MergeContext ctx;
@@ -117,6 +118,8 @@ MergeReport run_merge(const JobConfig& cfg, Communicator& comm) {
   ctx.num_tasks = static_cast<int>(in.num_experts());
   ctx.features = &features;
   ctx.reducer = &comm;
+  ctx.linalg = &backend->linalg();
+  ctx.times = &report.cat;
   ctx.fisher = [&](int k, const MergeUnit& u) { return unit_slice(in.read(in.fisher(k), u.name()), u); };
   Params params(cfg.method_params, cfg.source + ": method");
   std::unique_ptr<Method> method = make_method(cfg.method, params, ctx);

@@ -22,9 +22,9 @@ std::vector<double> start_block(int64_t n, int64_t b, uint32_t seed) {
   for (int64_t j = 0; j < b; ++j) {
     double norm = 0;
     for (int64_t i = 0; i < n; ++i) {
-      const Philox4 r = philox4x32_10(Philox4{{static_cast<uint32_t>(i), static_cast<uint32_t>(i >> 32),
-                                               static_cast<uint32_t>(j), 0x5eedu}},
-                                      seed, 0);
+      const Philox4 r = philox4x32_10(
+          Philox4{{static_cast<uint32_t>(i), static_cast<uint32_t>(i >> 32), static_cast<uint32_t>(j), 0x5eedu}}, seed,
+          0);
       const double x = static_cast<double>(r.v[0]) * 0x1p-32 - 0.5;
       v[j * n + i] = x;
       norm += x * x;
@@ -139,7 +139,7 @@ class Solver {
   // Those span the far end of the spectrum, so the next steps need not find it again to filter it out; their
   // images under G come from AQ without applying G. W stays orthogonal: the new Q lies inside the old one.
   void restart(int64_t keep) {
-    const int64_t low = std::min(b_, keep - b_), top = keep - low;
+    const int64_t low = std::max<int64_t>(0, std::min(b_, keep - b_)), top = keep - low;
     ops_.copy(h_, y_, low * mmax_);
     ops_.copy(h_ + (m_ - top) * mmax_, y_ + low * mmax_, top * mmax_);
     ops_.gemm(false, false, n_, keep, m_, 1.0, q_, n_, y_, mmax_, 0.0, z_, n_);

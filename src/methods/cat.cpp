@@ -8,6 +8,7 @@
 
 #include "common/error.hpp"
 #include "methods/cat_masks.hpp"
+#include "methods/conflict_timer.hpp"
 #include "methods/linalg.hpp"
 #include "methods/method_common.hpp"
 
@@ -65,10 +66,13 @@ class Cat : public Method {
     p.in = unit.shape[1];
     p.tasks = &tasks;
     p.lambda = lambda_;
+    p.times = ctx_.times;
     for (size_t k = 0; k < tasks.size(); ++k) p.grams.push_back(site(k, unit, SiteKind::LinearInput, p.in).gram.data());
     Linalg& la = ctx_.linalg ? *ctx_.linalg : cpu_linalg();
     const std::vector<Basis> bases = la.top_eigvecs(p, c_);
-    la.project(bases, p.out, p.in, tasks);
+    StepTimer timer(ctx_.times);
+    la.project(bases, p.out, p.in, tasks);  // returns with the results on the host, whatever the device
+    timer.lap(&ConflictTimes::project);
   }
 
   // Norm scales (norm = true): scores from the per-entry sums of xhat^2; shifts: from T_i^2 alone.

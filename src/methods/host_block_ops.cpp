@@ -29,8 +29,8 @@ double* HostBlockOps::scratch(int slot, int64_t count) {
 void HostBlockOps::gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha, const double* a,
                         int64_t lda, const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
   if (m == 0 || n == 0) return;
-  cblas_dgemm(CblasColMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, lp(m),
-              lp(n), lp(k), alpha, a, lp(lda), b, lp(ldb), beta, c, lp(ldc));
+  cblas_dgemm(CblasColMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, lp(m), lp(n),
+              lp(k), alpha, a, lp(lda), b, lp(ldb), beta, c, lp(ldc));
 }
 
 bool HostBlockOps::eigh(int64_t m, double* a, int64_t lda, double* w) {

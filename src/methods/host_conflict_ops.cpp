@@ -15,7 +15,7 @@ void HostConflictOps::apply(const double* v, double* gv, int64_t cols) {
   bool first = true;
   for (size_t i = 0; i < t_.size(); ++i) {
     if (i == k_) continue;
-    gemm(false, false, in, cols, out, 1.0, t_[i].data(), in, v, out, 0.0, u_.data(), in);  // U = T_i^T v
+    gemm(false, false, in, cols, out, 1.0, t_[i].data(), in, v, out, 0.0, u_.data(), in);        // U = T_i^T v
     gemm(false, false, in, cols, in, 1.0, p_.grams[k_], in, u_.data(), in, 0.0, w_.data(), in);  // S_k U
     gemm(false, false, in, cols, in, -p_.lambda, p_.grams[i], in, u_.data(), in, 1.0, w_.data(), in);
     gemm(true, false, out, cols, in, 1.0, t_[i].data(), in, w_.data(), in, first ? 0.0 : 1.0, gv, out);  // T_i W

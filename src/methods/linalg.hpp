@@ -14,21 +14,22 @@
 
 namespace cm {
 
-// Seconds a Linalg spent on the two steps of top_eigvecs, added up when the caller asks for them.
+// Seconds spent on CAT's linear steps, added up when the caller asks for them.
 struct ConflictTimes {
-  double gram = 0;   // forming G_k (dense solver)
-  double bases = 0;  // eigendecompositions or block solves
+  double gram = 0;     // forming G_k (dense solver)
+  double bases = 0;    // eigendecompositions or block solves
+  double project = 0;  // the projections of the task vectors
 };
 
 // One CAT linear unit: the original task vectors T_i [out, in] and the Gram matrices S_i [in, in] of the
 // unit's input site, one per task.
 struct ConflictProblem {
-  std::string where;                 // the unit's tensor name, for errors
+  std::string where;  // the unit's tensor name, for errors
   int64_t out = 0, in = 0;
   const TaskVectors* tasks = nullptr;
   std::vector<const double*> grams;  // S_i, symmetric
   double lambda = 0;
-  ConflictTimes* times = nullptr;    // when set, top_eigvecs adds its step times here
+  ConflictTimes* times = nullptr;  // when set, top_eigvecs adds its step times here
   size_t num_tasks() const { return grams.size(); }
 };
 

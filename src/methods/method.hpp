@@ -18,7 +18,8 @@ namespace cm {
 
 using TaskVectors = std::vector<std::vector<float>>;  // [K][unit numel]
 
-class Linalg;  // methods/linalg.hpp
+class Linalg;          // methods/linalg.hpp
+struct ConflictTimes;  // methods/linalg.hpp
 
 // Visits every merge unit of this process (its shard) with base values and task vectors.
 class UnitStream {
@@ -39,6 +40,8 @@ struct MergeContext {
   Reducer* reducer = nullptr;
   // The heavy linear algebra (CAT, RegMean): the backend's device; nullptr is the CPU (cpu_linalg()).
   Linalg* linalg = nullptr;
+  // When set, CAT adds the time of its linear steps here.
+  ConflictTimes* times = nullptr;
 };
 
 class Method {

@@ -1,0 +1,19 @@
+#include "comm/job_communicator.hpp"
+
+#include "backend/backend.hpp"
+#if CATMERGE_HAVE_CUDA
+#include "comm/nccl_communicator.hpp"
+#endif
+
+namespace cm {
+
+std::shared_ptr<Communicator> make_job_communicator(const std::string& backend, MpiCommunicator& world,
+                                                    [[maybe_unused]] int local_rank) {
+#if CATMERGE_HAVE_CUDA
+  if (backend_uses_cuda(backend)) return std::make_shared<NcclCommunicator>(MPI_COMM_WORLD, local_rank);
+#endif
+  (void)backend;
+  return std::shared_ptr<Communicator>(&world, [](Communicator*) {});
+}
+
+}  // namespace cm

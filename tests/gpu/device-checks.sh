@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The CUDA backend's device checks, one run of at most 6 minutes on one H200 with 16 cores: configure and build
+# (Release, CATMERGE_CUDA=ON, sm_90 only to save time), run the GPU tests (ctest label gpu), then the
+# ViT-L/14-shaped CAT merge benchmark (bench/vit_l_merge) on the GPU and, for its first blocks, on the CPU.
+# Everything it prints also goes to $OUT (the device runner brings back what is written there), else to
+# build-device/out. Where no GPU is visible it still builds, the GPU tests skip themselves and the benchmark
+# runs its CPU half: on a small machine pass smaller sizes, e.g. --blocks 1 --cpu-blocks 1 --experts 2.
+#   tests/gpu/device-checks.sh [--blocks 24] [--cpu-blocks 1] [--experts 8] [--budget 350]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+blocks=24 cpu_blocks=1 experts=8 budget=350
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --blocks) blocks=$2; shift 2 ;;
+    --cpu-blocks) cpu_blocks=$2; shift 2 ;;
+    --experts) experts=$2; shift 2 ;;
+    --budget) budget=$2; shift 2 ;;  # seconds for the whole script; the benchmark gets what is left
+    *) echo "device-checks.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+start=$SECONDS
+out=${OUT:-$PWD/build-device/out}
+mkdir -p "$out"
+log=$out/device-checks.log
+: >"$log"
+step() { echo "== $* ($((SECONDS - start)) s)" | tee -a "$log"; }
+
+step "machine"
+{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 || echo "no nvidia-smi"; nproc; } | tee -a "$log"
+
+step "configure and build"
+cmake -S . -B build-device -G Ninja -DCMAKE_BUILD_TYPE=Release -DCATMERGE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
+  >>"$log" 2>&1
+build_start=$SECONDS
+cmake --build build-device -j"$(nproc)" >>"$log" 2>&1 || { tail -40 "$log"; exit 1; }
+echo "build: $((SECONDS - build_start)) s" | tee -a "$log"
+
+step "GPU tests"
+tests_rc=0
+(cd build-device && ctest -L gpu -j4 --timeout 300 --output-on-failure --output-junit "$out/gpu-tests.xml") \
+  >"$out/gpu-tests.txt" 2>&1 || tests_rc=$?
+grep -E "tests passed|Skipped|Failed|\(Failed\)" "$out/gpu-tests.txt" | tail -40 | tee -a "$log"
+
+step "benchmark"
+left=$((budget - (SECONDS - start) - 5))
+# The GPU row first: if time runs out, the CPU row is what goes missing.
+bench_rc=0
+timeout "$((left > 30 ? left : 30))" build-device/bench/vit_l_merge --blocks "$blocks" --cpu-blocks "$cpu_blocks" \
+  --experts "$experts" --backends cuda,cpu 2>&1 | tee "$out/bench.txt" | tee -a "$log" || bench_rc=$?
+step "done (GPU tests rc $tests_rc, benchmark rc $bench_rc)"
+exit $((tests_rc != 0 || bench_rc != 0))
