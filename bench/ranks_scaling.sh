@@ -28,7 +28,7 @@ for method in ${BENCH_METHODS:-cat ties task_arithmetic}; do
     base_time=${base_time:-$wall}
     features=$(grep -oE 'features [0-9.e-]+' "$log" | cut -d' ' -f2)
     merge=$(grep -oE 'merge\+write [0-9.e-]+' "$log" | cut -d' ' -f2)
-    bytes=$(grep -oE 'read [0-9]+ bytes, shard [0-9]+' "$log" | awk '{printf "%.0fM/%.0fM ", $2/1e6, $5/1e6}')
+    bytes=$(grep -oE 'read [0-9]+ bytes, shard [0-9]+' "$log" | awk '{printf "%.0fM/%.0fM ", $2/1e6, $5/1e6}' || true)
     printf '%-6s %5d %9.2f %9.2f %9.2f %9.2f  %s\n' "${method:0:6}" "$ranks" "$wall" "$features" "$merge" \
       "$(echo "$base_time / $wall" | bc -l)" "${bytes:-(one rank: every tensor)}"
   done

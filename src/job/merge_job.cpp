@@ -74,23 +74,33 @@ std::vector<float> merge_tensor(const JobInputs& in, const TensorSpec& t, Method
   return merged;
 }
 
-// Round j: every rank merges its j-th tensor (if it has one) and rank 0 gathers and writes them, so
-// ranks merge in parallel and rank 0 holds at most one tensor per rank at a time.
+// Rank 0 writes its own tensors as it merges them; every other rank merges its whole shard first (holding
+// it as float32), so no rank waits on another's merge. Then round j gathers each rank's j-th tensor on rank
+// 0, which writes them: rank 0 holds at most one tensor per rank at a time, and a rank frees each tensor
+// once it is sent.
 void merge_and_gather(const JobInputs& in, const ShardPlan& plan, Method& method, Communicator& comm,
                       Hdf5Writer* out) {
   const RankShard& mine = plan.ranks[comm.rank()];
+  std::vector<std::vector<float>> held;
+  for (int t = mine.first_tensor; t < mine.end_tensor; ++t) {
+    std::vector<float> merged = merge_tensor(in, in.model().tensors[t], method);
+    if (out)
+      out->write_tensor(in.model().tensors[t].name, merged.data());
+    else
+      held.push_back(std::move(merged));
+  }
   int rounds = 0;
-  for (const RankShard& s : plan.ranks) rounds = std::max(rounds, s.end_tensor - s.first_tensor);
+  for (size_t r = 1; r < plan.ranks.size(); ++r)
+    rounds = std::max(rounds, plan.ranks[r].end_tensor - plan.ranks[r].first_tensor);
   std::vector<float> gathered;
   std::vector<size_t> counts;
   for (int j = 0; j < rounds; ++j) {
-    const int index = mine.first_tensor + j;
-    const std::vector<float> merged =
-        index < mine.end_tensor ? merge_tensor(in, in.model().tensors[index], method) : std::vector<float>();
-    comm.gather(merged.data(), merged.size(), 0, &gathered, &counts);
+    std::vector<float> mine_j;
+    if (j < static_cast<int>(held.size())) mine_j.swap(held[j]);
+    comm.gather(mine_j.data(), mine_j.size(), 0, &gathered, &counts);
     if (!out) continue;
     size_t at = 0;
-    for (size_t r = 0; r < counts.size(); ++r) {
+    for (size_t r = 1; r < counts.size(); ++r) {
       const int t = plan.ranks[r].first_tensor + j;
       if (t >= plan.ranks[r].end_tensor) continue;
       CM_ASSERT(counts[r] == static_cast<size_t>(in.model().tensors[t].numel()));
