@@ -1,4 +1,4 @@
-// catmerge command line: run, plan, inspect, version. Every error is one line on stderr; under several
+// catmerge command line: run, eval, plan, inspect, version. Every error is one line on stderr; under several
 // ranks the failing rank names itself and ends every rank of the job (MPI_Abort), so none hangs.
 #include <cstdio>
 #include <iostream>
@@ -12,6 +12,7 @@
 #include "io/checkpoint.hpp"
 #include "io/temp_files.hpp"
 #include "job/config.hpp"
+#include "job/eval.hpp"
 #include "job/inspect.hpp"
 #include "job/merge_job.hpp"
 #include "plan/shard_plan.hpp"
@@ -21,6 +22,7 @@ namespace {
 const char* const kUsage =
     "usage: catmerge run CONFIG.yaml [--set key=value ...]   merge the experts the configuration names\n"
     "       catmerge plan CONFIG.yaml --ranks N [--set ...]  the shard plan for N ranks, from headers only\n"
+    "       catmerge eval CONFIG.yaml --model MERGED.h5      per-task accuracy (see README \"Evaluation\")\n"
     "       catmerge inspect PATH                            list tensors, dtypes, shapes and roles\n"
     "       catmerge version\n";
 
@@ -56,7 +58,10 @@ Args parse_args(const std::string& command, const std::vector<std::string>& args
   return a;
 }
 
-int run(int argc, char** argv, const std::vector<std::string>& args) {
+// Runs `body` on every rank of an MPI job with the failure path of the header comment. `body` may swap in
+// the communicator its collectives use (NCCL on GPUs) through `job`, so that the abort goes through it.
+template <class Body>
+int with_mpi(int argc, char** argv, Body body) {
   cm::MpiRuntime mpi(&argc, &argv);
   cm::remove_temp_files_on_signal();
   cm::MpiCommunicator& world = mpi.world();
@@ -64,23 +69,7 @@ int run(int argc, char** argv, const std::vector<std::string>& args) {
   std::shared_ptr<cm::Communicator> job;
   try {
     cm::check_slurm_world(world.size());
-    const Args a = parse_args("run", args);
-    cm::JobConfig cfg = cm::load_config(a.config, a.sets);
-    cfg.local_rank = mpi.local_rank();
-    job = cm::make_job_communicator(cfg.backend, world, cfg.local_rank);
-    const cm::MergeReport r = cm::run_merge(cfg, *job);
-    if (world.rank() == 0) {
-      std::cout << "catmerge: wrote " << cfg.output_path << " (" << cfg.method << ", " << cfg.experts.size()
-                << " experts, " << world.size() << " ranks) in " << r.total << " s [open " << r.open << ", features "
-                << r.features << ", prepare " << r.prepare << ", merge+write " << r.merge_write << "]\n";
-      if (cfg.method == "cat")
-        std::cout << "  cat on rank 0: conflict Gram " << r.cat.gram << " s, bases " << r.cat.bases
-                  << " s, projection " << r.cat.project << " s\n";
-      for (size_t k = 0; k < r.bytes_read.size() && world.size() > 1; ++k)
-        std::cout << "  rank " << k << ": read " << r.bytes_read[k] << " bytes, shard " << r.shard_bytes[k]
-                  << " bytes (base checkpoint)\n";
-    }
-    return 0;
+    return body(mpi, job);
   } catch (const std::exception& e) {
     // One write per line, so that lines of several failing ranks do not interleave.
     const std::string line = "catmerge: error: " + who + e.what() + "\n";
@@ -89,6 +78,25 @@ int run(int argc, char** argv, const std::vector<std::string>& args) {
     if (world.size() > 1) (job ? *job : static_cast<cm::Communicator&>(world)).abort(1);
     return 1;
   }
+}
+
+int run(cm::MpiRuntime& mpi, std::shared_ptr<cm::Communicator>& job, const std::vector<std::string>& args) {
+  const Args a = parse_args("run", args);
+  cm::JobConfig cfg = cm::load_config(a.config, a.sets);
+  cfg.local_rank = mpi.local_rank();
+  job = cm::make_job_communicator(cfg.backend, mpi.world(), cfg.local_rank);
+  const cm::MergeReport r = cm::run_merge(cfg, *job);
+  if (job->rank() != 0) return 0;
+  std::cout << "catmerge: wrote " << cfg.output_path << " (" << cfg.method << ", " << cfg.experts.size()
+            << " experts, " << job->size() << " ranks) in " << r.total << " s [open " << r.open << ", features "
+            << r.features << ", prepare " << r.prepare << ", merge+write " << r.merge_write << "]\n";
+  if (cfg.method == "cat")
+    std::cout << "  cat on rank 0: conflict Gram " << r.cat.gram << " s, bases " << r.cat.bases << " s, projection "
+              << r.cat.project << " s\n";
+  for (size_t k = 0; k < r.bytes_read.size() && job->size() > 1; ++k)
+    std::cout << "  rank " << k << ": read " << r.bytes_read[k] << " bytes, shard " << r.shard_bytes[k]
+              << " bytes (base checkpoint)\n";
+  return 0;
 }
 
 int plan(const std::vector<std::string>& args) {
@@ -105,7 +113,14 @@ int plan(const std::vector<std::string>& args) {
 int main(int argc, char** argv) {
   const std::vector<std::string> args(argv + (argc > 1 ? 2 : 1), argv + argc);
   const std::string command = argc > 1 ? argv[1] : "";
-  if (command == "run") return run(argc, argv, args);
+  if (command == "run")
+    return with_mpi(argc, argv, [&](cm::MpiRuntime& mpi, std::shared_ptr<cm::Communicator>& job) {
+      return run(mpi, job, args);
+    });
+  if (command == "eval")
+    return with_mpi(argc, argv, [&](cm::MpiRuntime& mpi, std::shared_ptr<cm::Communicator>&) {
+      return cm::eval_command(args, mpi.world());
+    });
   try {
     if (command == "plan") return plan(args);
     if (command == "inspect" && args.size() == 1) {

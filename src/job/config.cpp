@@ -1,19 +1,15 @@
 #include "job/config.hpp"
 
-#include <yaml-cpp/yaml.h>
-
-#include <cstdlib>
-#include <filesystem>
+#include <map>
 #include <set>
 
 #include "arch/registry.hpp"
 #include "common/error.hpp"
+#include "job/yaml_reader.hpp"
 
 namespace cm {
 
 namespace {
-
-namespace fs = std::filesystem;
 
 // Keys each section accepts; `method` keys are checked by the method itself (methods/params.hpp).
 const std::map<std::string, std::set<std::string>>& sections() {
@@ -24,122 +20,16 @@ const std::map<std::string, std::set<std::string>>& sections() {
       {"features", {"exemplars", "model"}},
       {"output", {"path", "dtype"}},
       {"runtime", {"backend", "threads"}},
+      {"eval", {"heads", "data", "tasks", "batch"}},  // read by `catmerge eval` (job/eval_config.cpp)
   };
   return s;
-}
-
-class Reader {
- public:
-  Reader(std::string file, std::set<std::string> overridden)
-      : file_(std::move(file)), overridden_(std::move(overridden)) {}
-
-  [[noreturn]] void bad(const std::string& key, const std::string& problem) const {
-    fail(file_, key + ": " + problem);
-  }
-
-  std::string text(const YAML::Node& n, const std::string& key) const {
-    if (!n.IsScalar()) bad(key, "expected a single value");
-    return n.Scalar();
-  }
-
-  int integer(const YAML::Node& n, const std::string& key, int lo) const {
-    const std::string s = text(n, key);
-    size_t used = 0;
-    int v = 0;
-    try {
-      v = std::stoi(s, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != s.size() || s.empty()) bad(key, "expected an integer, got '" + s + "'");
-    if (v < lo) bad(key, "must be at least " + std::to_string(lo));
-    return v;
-  }
-
-  std::string one_of(const YAML::Node& n, const std::string& key, const std::vector<std::string>& allowed) const {
-    const std::string s = text(n, key);
-    std::string list;
-    for (const auto& a : allowed) {
-      if (s == a) return s;
-      list += (list.empty() ? "" : ", ") + a;
-    }
-    bad(key, "'" + s + "' is not one of " + list);
-  }
-
-  // Relative paths name files beside the configuration, except those given with --set.
-  std::string path(const YAML::Node& n, const std::string& key) const {
-    const fs::path p = text(n, key);
-    if (p.empty()) bad(key, "empty path");
-    if (p.is_absolute() || overridden_.count(key)) return p.string();
-    return (fs::path(file_).parent_path() / p).lexically_normal().string();
-  }
-
-  void known_keys(const YAML::Node& map, const std::string& prefix, const std::set<std::string>& allowed) const {
-    if (!map.IsMap()) bad(prefix, "expected a map of keys");
-    for (const auto& kv : map) {
-      const std::string k = kv.first.Scalar();
-      if (!allowed.count(k)) bad(prefix.empty() ? k : prefix + "." + k, "unknown key");
-    }
-  }
-
- private:
-  std::string file_;
-  std::set<std::string> overridden_;
-};
-
-// Applies "a.b.0.c=value" to the tree; list elements are addressed by index.
-void apply_set(YAML::Node root, const std::string& set, const std::string& file, std::string* key_out) {
-  const size_t eq = set.find('=');
-  if (eq == std::string::npos || eq == 0) fail(file, "--set '" + set + "': expected key=value");
-  const std::string key = set.substr(0, eq);
-  YAML::Node value;
-  try {
-    value = YAML::Load(set.substr(eq + 1));
-  } catch (const YAML::Exception& e) {
-    fail(file, "--set " + key + ": " + e.msg);
-  }
-  std::vector<std::string> parts;
-  for (size_t start = 0;;) {
-    const size_t dot = key.find('.', start);
-    parts.push_back(key.substr(start, dot - start));
-    if (dot == std::string::npos) break;
-    start = dot + 1;
-  }
-  std::vector<YAML::Node> chain{root};
-  for (size_t i = 0; i + 1 < parts.size(); ++i) {
-    YAML::Node cur = chain.back();
-    const std::string& p = parts[i];
-    if (cur.IsSequence()) {
-      char* end = nullptr;
-      const unsigned long idx = std::strtoul(p.c_str(), &end, 10);
-      if (p.empty() || *end != '\0' || idx >= cur.size()) fail(file, "--set " + key + ": no list element '" + p + "'");
-      chain.push_back(cur[idx]);
-    } else {
-      chain.push_back(cur[p]);
-    }
-  }
-  chain.back()[parts.back()] = value;
-  *key_out = key;
 }
 
 }  // namespace
 
 JobConfig load_config(const std::string& file, const std::vector<std::string>& sets) {
-  if (!fs::is_regular_file(file)) fail(file, "no such configuration file");
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(file);
-  } catch (const YAML::Exception& e) {
-    fail(file, "not valid YAML: " + e.msg);
-  }
-  if (!root.IsMap()) fail(file, "the configuration must be a map of sections");
-  std::set<std::string> overridden;
-  for (const auto& s : sets) {
-    std::string key;
-    apply_set(root, s, file, &key);
-    overridden.insert(key);
-  }
-  const Reader r(file, overridden);
+  const YamlReader r(file, sets);
+  const YAML::Node& root = r.root();
   std::set<std::string> section_names;
   for (const auto& [name, keys] : sections()) section_names.insert(name);
   r.known_keys(root, "", section_names);
