@@ -1,6 +1,8 @@
 // catmerge command line: run, eval, plan, inspect, version. Every error is one line on stderr; under several
 // ranks the failing rank names itself and ends every rank of the job (MPI_Abort), so none hangs.
 #include <cstdio>
+#include <cstdlib>
+#include <memory>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -58,33 +60,44 @@ Args parse_args(const std::string& command, const std::vector<std::string>& args
   return a;
 }
 
-// Runs `body` on every rank of an MPI job with the failure path of the header comment. `body` may swap in
+// Whether a launcher (mpirun, srun) started this process: only then is MPI initialised. A plain
+// `catmerge run` is a job of one process and skips MPI's start-up.
+bool started_by_launcher() {
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE", "SLURM_STEP_ID"})
+    if (std::getenv(v)) return true;
+  return false;
+}
+
+// Runs `body` on every rank of the job with the failure path of the header comment. `body` may swap in
 // the communicator its collectives use (NCCL on GPUs) through `job`, so that the abort goes through it.
 template <class Body>
-int with_mpi(int argc, char** argv, Body body) {
-  cm::MpiRuntime mpi(&argc, &argv);
+int with_ranks(int argc, char** argv, Body body) {
+  std::unique_ptr<cm::MpiRuntime> mpi;
+  if (started_by_launcher()) mpi = std::make_unique<cm::MpiRuntime>(&argc, &argv);
+  cm::SoloCommunicator solo;
+  cm::Communicator& world = mpi ? static_cast<cm::Communicator&>(mpi->world()) : solo;
   cm::remove_temp_files_on_signal();
-  cm::MpiCommunicator& world = mpi.world();
   const std::string who = world.size() > 1 ? "rank " + std::to_string(world.rank()) + ": " : "";
   std::shared_ptr<cm::Communicator> job;
   try {
-    cm::check_slurm_world(world.size());
-    return body(mpi, job);
+    if (mpi) cm::check_slurm_world(world.size());
+    return body(mpi ? mpi->local_rank() : 0, world, job);
   } catch (const std::exception& e) {
     // One write per line, so that lines of several failing ranks do not interleave.
     const std::string line = "catmerge: error: " + who + e.what() + "\n";
     std::fputs(line.c_str(), stderr);
     std::fflush(stderr);
-    if (world.size() > 1) (job ? *job : static_cast<cm::Communicator&>(world)).abort(1);
+    if (world.size() > 1) (job ? *job : world).abort(1);
     return 1;
   }
 }
 
-int run(cm::MpiRuntime& mpi, std::shared_ptr<cm::Communicator>& job, const std::vector<std::string>& args) {
+int run(int local_rank, cm::Communicator& world, std::shared_ptr<cm::Communicator>& job,
+        const std::vector<std::string>& args) {
   const Args a = parse_args("run", args);
   cm::JobConfig cfg = cm::load_config(a.config, a.sets);
-  cfg.local_rank = mpi.local_rank();
-  job = cm::make_job_communicator(cfg.backend, mpi.world(), cfg.local_rank);
+  cfg.local_rank = local_rank;
+  job = cm::make_job_communicator(cfg.backend, world, cfg.local_rank);
   const cm::MergeReport r = cm::run_merge(cfg, *job);
   if (job->rank() != 0) return 0;
   std::cout << "catmerge: wrote " << cfg.output_path << " (" << cfg.method << ", " << cfg.experts.size()
@@ -114,12 +127,12 @@ int main(int argc, char** argv) {
   const std::vector<std::string> args(argv + (argc > 1 ? 2 : 1), argv + argc);
   const std::string command = argc > 1 ? argv[1] : "";
   if (command == "run")
-    return with_mpi(argc, argv, [&](cm::MpiRuntime& mpi, std::shared_ptr<cm::Communicator>& job) {
-      return run(mpi, job, args);
+    return with_ranks(argc, argv, [&](int local_rank, cm::Communicator& world, std::shared_ptr<cm::Communicator>& job) {
+      return run(local_rank, world, job, args);
     });
   if (command == "eval")
-    return with_mpi(argc, argv, [&](cm::MpiRuntime& mpi, std::shared_ptr<cm::Communicator>&) {
-      return cm::eval_command(args, mpi.world());
+    return with_ranks(argc, argv, [&](int, cm::Communicator& world, std::shared_ptr<cm::Communicator>&) {
+      return cm::eval_command(args, world);
     });
   try {
     if (command == "plan") return plan(args);
