@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs the dependencies (Debian packages) and builds catmerge into build/.
+# Installs the dependencies (Debian packages) and builds into build/: every target, or the ones named
+# (scripts/demo.sh builds only `catmerge`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$(nproc)"
+cmake --build build -j"$(nproc)" ${1:+--target "$@"}

@@ -24,11 +24,11 @@ OUT = os.path.join(ROOT, "out", "demo")
 # The grid (docs/RESULTS.md). Every other hyperparameter keeps its documented default (README).
 GRID = [
     ("weight_average", [{}]),
-    ("task_arithmetic", [{"alpha": a} for a in (0.05, 0.1, 0.2, 0.3, 0.5)]),
+    ("task_arithmetic", [{"alpha": a} for a in (0.1, 0.2, 0.3, 0.4, 0.5)]),
     ("ties", [{"density": 0.2, "alpha": a} for a in (0.3, 0.5, 0.7, 1.0, 1.5)]),
     ("pcb", [{"ratio": 0.1, "alpha": a} for a in (0.3, 0.5, 0.7, 1.0, 1.5)]),
     ("regmean", [{"reduction": r} for r in (0.5, 0.95)]),
-    ("cat", [{"alpha": a, "lambda": lam, "c": 3} for lam in (1.0, 5.0) for a in (0.1, 0.2, 0.3, 0.5)]),
+    ("cat", [{"alpha": a, "lambda": lam, "c": 3} for lam in (1.0, 5.0) for a in (0.2, 0.3, 0.4, 0.5, 0.7)]),
 ]
 LABEL = {"weight_average": "Weight averaging", "task_arithmetic": "Task arithmetic", "ties": "TIES",
          "pcb": "PCB", "regmean": "RegMean", "cat": "CAT"}

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# The main command: installs, builds and merges the embedded default (configs/default.yaml: the committed
-# CLIP-ViT fixture experts merged with CAT), then lists the merged file.
+# The main command: installs the dependencies, builds catmerge, then runs the zoo demo (scripts/demo.py):
+# the committed expert zoo (data/zoo, configs/zoo.yaml: 8 small CLIP-ViT experts) merged with weight
+# averaging, task arithmetic, TIES, PCB, RegMean and CAT, each tuned on the validation split from a small
+# grid and scored once on the test split; prints the table and writes out/demo/ (results.md, results.csv,
+# grid.csv, accuracy.png). docs/RESULTS.md reads the table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/build.sh
-mkdir -p out
-build/catmerge run configs/default.yaml "$@"
-build/catmerge inspect out/default-cat.h5
+start=$SECONDS
+scripts/build.sh catmerge
+python3 scripts/demo.py
+echo "demo: total $((SECONDS - start)) s including the build"

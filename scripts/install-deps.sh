@@ -10,6 +10,7 @@ packages=(
   libgtest-dev
   openmpi-bin libopenmpi-dev
   python3-h5py python3-numpy
+  gnuplot-nox
 )
 missing=()
 for p in "${packages[@]}"; do

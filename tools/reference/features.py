@@ -30,7 +30,9 @@ def build_hf_model(state, hf_config, double=False):
     assert model.config._attn_implementation == "eager"
     sd = {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in state.items()}
     missing, unexpected = model.load_state_dict(sd, strict=False)
-    assert not unexpected and all(m.endswith("position_ids") for m in missing), (missing, unexpected)
+    # A model without a projection (the zoo's) leaves it at its random init: no feature site reads it.
+    assert not unexpected and all(m.endswith("position_ids") or m == "visual_projection.weight" for m in missing), \
+        (missing, unexpected)
     model.eval()
     return model.double() if double else model.float()
 
