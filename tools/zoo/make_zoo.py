@@ -3,14 +3,17 @@
 
 A small vision transformer with HuggingFace CLIPVisionModel names and config (catmerge reads it as clip_vit)
 is pre-trained on a broad objective (identity of ~1000 Unicode glyphs rendered from the installed DejaVu
-fonts, plus rotation prediction on photo patches and handwritten digits), then fine-tuned once per task
-(linear probe first, then backbone + head, gently) for 8 tasks built from offline images: scikit-learn's
-handwritten digits and sample photographs, and glyphs rendered from the DejaVu fonts.
+fonts in six looks, plus rotation prediction on photo patches and handwritten digits). Each of 8 tasks then
+gets a "zero-shot" head (class prototypes from plain renders of the class, as CLIP's head comes from text)
+and an expert: the backbone and that head fine-tuned together, gently, on the task's training images. The
+tasks are built from offline images: scikit-learn's handwritten digits and sample photographs, and glyphs
+rendered from the DejaVu fonts.
 
 Everything is seeded; with the same versions (python, torch, transformers, Pillow/FreeType, scikit-learn,
-fonts) and the same thread count the files come out bit for bit the same. Run from the repository root:
+fonts) and the same thread count the files come out bit for bit the same (timings.json aside). Run from the
+repository root:
 
-    python3 tools/zoo/make_zoo.py            # writes data/zoo/ (about 20 minutes on 2 cores)
+    python3 tools/zoo/make_zoo.py            # writes data/zoo/ (about 30 minutes on 2 cores)
     python3 tools/zoo/make_zoo.py --quick    # a few steps of everything, into /tmp/zoo-quick (a smoke test)
 """
 import argparse
@@ -41,10 +44,11 @@ RENDER_PX = 28
 MODEL = dict(hidden_size=192, num_hidden_layers=3, num_attention_heads=6, intermediate_size=384,
              image_size=IMAGE, patch_size=4, num_channels=1, hidden_act="quick_gelu", layer_norm_eps=1e-5)
 PRETRAIN = dict(steps=3000, batch=128, rot_share=0.25, lr=1e-3, warmup=200, weight_decay=0.05)
-PROBE = dict(samples=8192, steps=300, lr=1e-2, weight_decay=1e-4)
-FINETUNE = dict(steps=500, batch=64, lr=3e-5, warmup=50, weight_decay=0.0)
+FINETUNE = dict(steps=500, batch=64, lr=5e-5, warmup=50, weight_decay=0.0)
 N_VAL, N_TEST, N_EXEMPLARS = 256, 512, 16
-TASKS = ["digits", "housenum", "letters", "greek", "fonts", "arrows", "chess", "scenes"]
+TASKS = ["digits", "housenum", "letters", "greek", "fonts", "arrows", "chess", "distort"]
+# The distort task: what was done to a photo patch.
+DISTORTIONS = ["clean", "blur", "smear-h", "smear-v", "noise", "posterize"]
 
 FONT_DIR = "/usr/share/fonts/truetype/dejavu"
 # Faces used for rendering (the Math TeX Gyre face is left out: it is a different design).
@@ -69,7 +73,11 @@ ARROWS = ["\u2192", "\u21d2", "\u27a1", "\u21e8", "\u2794", "\u279c", "\u279d", 
 PRETRAIN_RANGES = [(0x61, 0x7A), (0x391, 0x3A9), (0x400, 0x45F), (0x531, 0x556), (0x561, 0x586), (0x5D0, 0x5EA),
                    (0x10A0, 0x10C5), (0x10D0, 0x10FA), (0x2100, 0x214F), (0x2200, 0x22FF), (0x2300, 0x23FF),
                    (0x25A0, 0x25FF), (0x2600, 0x2653), (0x2660, 0x26FF), (0x2700, 0x2793), (0x250, 0x2AF)]
-SCENE_DOWNSCALE = 2   # photos are used at half resolution (213 x 320)
+# Each task has its own look, as real benchmarks do (MNIST is white on black, SVHN is photographed, ...);
+# pre-training draws every glyph in a random one of these looks, so the base has seen them all.
+STYLES = ["paper", "night", "noisy", "photo", "board", "sign"]
+TASK_STYLE = {"digits": "night", "housenum": "photo", "letters": "paper", "greek": "noisy", "fonts": "paper",
+              "arrows": "sign", "chess": "board"}
 
 
 def log(*a):
@@ -177,24 +185,88 @@ def warp(src, g, angle, height, shift, src_px=RENDER_PX * 0.5):
     return F.grid_sample(src, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
-def composite(mask, g, noise=0.08, min_contrast=0.35):
-    """Ink mask [n, 1, 24, 24] in [0, 1] -> uint8 image: random background and ink levels (either polarity,
-    contrast at least min_contrast), Gaussian noise, rounding."""
-    n = mask.shape[0]
-    bg = uniform(g, n, 0.0, 1.0)
-    contrast = uniform(g, n, min_contrast, 1.0)
-    up = torch.where(bg + contrast <= 1.0, torch.ones(n), -torch.ones(n))
-    flip = (torch.rand(n, generator=g) < 0.5) & (bg - contrast >= 0.0)
-    sign = torch.where(flip, -torch.ones(n), up)
-    fg = (bg + sign * contrast).clamp(0, 1)
-    img = bg[:, None, None, None] + (fg - bg)[:, None, None, None] * mask
-    sigma = uniform(g, n, 0.0, noise)[:, None, None, None]
-    img = img + sigma * torch.randn(img.shape, generator=g)
+def quantize(img):
     return (img.clamp(0, 1) * 255.0).round().to(torch.uint8)
+
+
+def noise(img, g, lo, hi):
+    n = img.shape[0]
+    return img + uniform(g, n, lo, hi)[:, None, None, None] * torch.randn(img.shape, generator=g)
+
+
+def col(v):
+    return v[:, None, None, None]
+
+
+def stylize(mask, g, style, photo_bg=None):
+    """Ink mask [n, 1, 24, 24] in [0, 1] -> uint8 image in one of the STYLES:
+    paper: dark ink on light paper; night: light ink on black; noisy: either polarity on mid grey, heavy noise;
+    photo: either polarity on a photo patch (photo_bg, [n, 1, 24, 24] in [0, 1]); board: dark ink on a
+    checkerboard; sign: light ink on a dark disc over a light background."""
+    n = mask.shape[0]
+    if style == "paper":
+        bg, ink = uniform(g, n, 0.7, 1.0), uniform(g, n, 0.0, 0.3)
+        return quantize(noise(col(bg) + col(ink - bg) * mask, g, 0.0, 0.03))
+    if style == "night":
+        bg, ink = uniform(g, n, 0.0, 0.15), uniform(g, n, 0.75, 1.0)
+        return quantize(noise(col(bg) + col(ink - bg) * mask, g, 0.0, 0.03))
+    if style == "noisy":
+        bg = uniform(g, n, 0.3, 0.7)
+        sign = torch.where(torch.rand(n, generator=g) < 0.5, -torch.ones(n), torch.ones(n))
+        ink = bg + sign * uniform(g, n, 0.3, 0.45)
+        return quantize(noise(col(bg) + col(ink - bg) * mask, g, 0.04, 0.08))
+    if style == "photo":
+        bg = 0.5 + (photo_bg - 0.5) * col(uniform(g, n, 0.4, 0.7))
+        level = bg.mean(dim=(1, 2, 3))
+        ink = torch.where(level < 0.5, uniform(g, n, 0.85, 1.0), uniform(g, n, 0.0, 0.15))
+        return quantize(noise(bg + (col(ink) - bg) * mask, g, 0.0, 0.04))
+    if style == "board":
+        period = uniform(g, n, 10.0, 16.0)
+        ys, xs = torch.meshgrid(torch.arange(IMAGE).float(), torch.arange(IMAGE).float(), indexing="ij")
+        px, py = uniform(g, n, 0.0, 16.0), uniform(g, n, 0.0, 16.0)
+        cx = torch.floor((xs[None] + px[:, None, None]) / period[:, None, None])
+        cy = torch.floor((ys[None] + py[:, None, None]) / period[:, None, None])
+        light, dark = uniform(g, n, 0.7, 0.95), uniform(g, n, 0.45, 0.6)
+        board = torch.where(((cx + cy) % 2) == 0, light[:, None, None], dark[:, None, None])[:, None]
+        ink = uniform(g, n, 0.0, 0.12)
+        return quantize(noise(board + (col(ink) - board) * mask, g, 0.0, 0.03))
+    if style == "sign":
+        ys, xs = torch.meshgrid(torch.arange(IMAGE).float() + 0.5, torch.arange(IMAGE).float() + 0.5, indexing="ij")
+        cx, cy, rad = uniform(g, n, 11.0, 13.0), uniform(g, n, 11.0, 13.0), uniform(g, n, 10.0, 12.0)
+        d = ((xs[None] - cx[:, None, None]) ** 2 + (ys[None] - cy[:, None, None]) ** 2).sqrt()
+        disc = (rad[:, None, None] - d + 0.5).clamp(0, 1)[:, None]
+        bg, plate, ink = uniform(g, n, 0.5, 0.95), uniform(g, n, 0.05, 0.3), uniform(g, n, 0.85, 1.0)
+        img = col(bg) + col(plate - bg) * disc
+        img = img + (col(ink) - img) * mask
+        return quantize(noise(img, g, 0.0, 0.03))
+    raise ValueError(style)
 
 
 def deg(x):
     return x * math.pi / 180.0
+
+
+def texture(x):
+    """Mean absolute difference of horizontally and vertically neighbouring pixels of x [1, 1, H, W]."""
+    return 0.5 * float((x[..., 1:, :] - x[..., :-1, :]).abs().mean() + (x[..., :, 1:] - x[..., :, :-1]).abs().mean())
+
+
+def apply_distortion(x, k, g):
+    """x: [n, 1, 24, 24] in [0, 1]; k indexes DISTORTIONS."""
+    name = DISTORTIONS[k]
+    if name == "clean":
+        return x
+    if name == "blur":
+        return F.avg_pool2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+    if name == "smear-h":
+        return F.avg_pool2d(F.pad(x, (2, 2, 0, 0), mode="replicate"), (1, 5), stride=1)
+    if name == "smear-v":
+        return F.avg_pool2d(F.pad(x, (0, 0, 2, 2), mode="replicate"), (5, 1), stride=1)
+    if name == "noise":
+        return x + 0.1 * torch.randn(x.shape, generator=g)
+    if name == "posterize":
+        return torch.round(x * 3.0) / 3.0
+    raise ValueError(name)
 
 
 class Sources:
@@ -227,49 +299,51 @@ class Sources:
         self.hand = canvas
         self.hand_label = torch.from_numpy(d.target.astype(np.int64))
         self.hand_split = {"val": perm[:N_VAL], "test": perm[N_VAL:N_VAL + N_TEST], "train": perm[N_VAL + N_TEST:]}
-        # Photos: grey, half resolution; classes = photo x quadrant; columns in 40-pixel stripes, stripe j
-        # of each quadrant (j = 0..3): 0, 2 train, 1 val, 3 test.
+        # Photos: grey (ITU-R 601 weights), full resolution 427 x 640; split into cells (scene_cells).
         imgs = load_sample_images().images
-        self.photos = []
+        self.photos_full = []
         for im in imgs:
             grey = torch.from_numpy(im.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)) / 255.0
-            grey = F.avg_pool2d(grey[None, None], SCENE_DOWNSCALE)[0, 0]
-            self.photos.append(grey)
+            self.photos_full.append(grey)
         self.timing = time.time() - t0
 
     # -- task samplers: (uint8 [n, 1, 24, 24], labels int64 [n]) ---------------------------------------------
-    def glyph_task(self, name, n, g, rot=15.0, hmin=11.0, hmax=20.0):
+    def styled(self, mask, g, style, split):
+        bg = self.photo_patches(mask.shape[0], g, split)[0] if style == "photo" else None
+        return stylize(mask, g, style, bg)
+
+    def glyph_task(self, name, n, g, split, rot=15.0, hmin=11.0, hmax=20.0):
         ink, labels, by_class = self.banks[name]
         cls = torch.randint(len(by_class), (n,), generator=g)
         idx = torch.tensor([by_class[c][int(torch.randint(len(by_class[c]), (1,), generator=g))] for c in cls.tolist()])
         mask = warp(ink[idx], g, deg(uniform(g, n, -rot, rot)), uniform(g, n, hmin, hmax), 0.12)
-        return composite(mask, g), labels[idx].long()
+        return self.styled(mask, g, TASK_STYLE[name], split), labels[idx].long()
 
     def sample(self, task, n, g, split):
         if task == "letters":
-            return self.glyph_task("letters", n, g, rot=20.0)
+            return self.glyph_task("letters", n, g, split, rot=20.0)
         if task == "greek":
-            return self.glyph_task("greek", n, g, rot=20.0)
+            return self.glyph_task("greek", n, g, split, rot=20.0)
         if task == "chess":
-            return self.glyph_task("chess", n, g, rot=15.0)
+            return self.glyph_task("chess", n, g, split, rot=10.0, hmin=14.0, hmax=20.0)
         if task == "fonts":
-            return self.glyph_task("fonts", n, g, rot=0.0, hmin=15.0, hmax=21.0)
+            return self.glyph_task("fonts", n, g, split, rot=0.0, hmin=15.0, hmax=21.0)
         if task == "arrows":
             ink, _, by_class = self.banks["arrows"]
             idx = torch.randint(ink.shape[0], (n,), generator=g)
             direction = torch.randint(8, (n,), generator=g)
             angle = deg(45.0 * direction.float() + uniform(g, n, -12.0, 12.0))
-            mask = warp(ink[idx], g, angle, uniform(g, n, 12.0, 20.0), 0.12)
-            return composite(mask, g), direction
+            mask = warp(ink[idx], g, angle, uniform(g, n, 11.0, 16.0), 0.05)
+            return self.styled(mask, g, TASK_STYLE["arrows"], split), direction
         if task == "housenum":
-            return self.housenum(n, g)
+            return self.housenum(n, g, split)
         if task == "digits":
             return self.digits(n, g, split)
-        if task == "scenes":
-            return self.scenes(n, g, split)
+        if task == "distort":
+            return self.distort(n, g, split)
         raise ValueError(task)
 
-    def housenum(self, n, g):
+    def housenum(self, n, g, split):
         """A printed digit between two neighbours of the same face (like a house number): label = middle."""
         ink, labels, by_class = self.banks["housenum"]
         faces_of = {}
@@ -297,7 +371,7 @@ class Sources:
             out[i] = canvas
             y[i] = digits[i, 1]
         mask = warp(out, g, deg(uniform(g, n, -6.0, 6.0)), uniform(g, n, 13.0, 20.0), 0.06)
-        return composite(mask, g), y
+        return self.styled(mask, g, TASK_STYLE["housenum"], split), y
 
     def digits(self, n, g, split):
         pool = self.hand_split[split]
@@ -307,68 +381,141 @@ class Sources:
         else:
             idx = torch.from_numpy(pool)[torch.randint(len(pool), (n,), generator=g)]
         mask = warp(self.hand[idx], g, deg(uniform(g, n, -15.0, 15.0)), uniform(g, n, 13.0, 20.0), 0.1)
-        return composite(mask, g), self.hand_label[idx]
+        return self.styled(mask, g, TASK_STYLE["digits"], split), self.hand_label[idx]
 
-    def scenes(self, n, g, split, rotation_labels=False):
-        """Patches of the two photos; label = photo * 4 + quadrant (or, for pre-training, a rotation)."""
-        stripes = {"train": (0, 2), "val": (1,), "test": (3,)}[split]
+    def rotated_patches(self, n, g):
+        """Pre-training: photo patches (training cells) turned by 0/90/180/270 degrees; label = the turn."""
+        out, _ = self.photo_patches(n, g, "train")
+        labels = torch.randint(4, (n,), generator=g)
+        out = torch.stack([torch.rot90(out[i], int(labels[i]), (1, 2)) for i in range(n)])
+        img = (out - 0.5) * col(uniform(g, n, 0.7, 1.3)) + 0.5 + col(uniform(g, n, -0.15, 0.15))
+        return quantize(noise(img, g, 0.0, 0.04)), labels
+
+    def scene_cells(self, c, split):
+        """Cells (row, col) of quadrant c % 4 of photo c // 4 that belong to `split`. Each photo (full
+        resolution) is cut into 8 x 16 cells of 53 x 40 pixels; each quadrant's 32 cells are dealt to train (20),
+        val (6) and test (6) by a seeded permutation, so the splits never share a pixel."""
+        qy, qx = (c % 4) // 2, (c % 4) % 2
+        cells = [(qy * 4 + i, qx * 8 + j) for i in range(4) for j in range(8)]
+        perm = np.random.RandomState(SEED + 17 * c).permutation(len(cells))
+        part = {"train": perm[:20], "val": perm[20:26], "test": perm[26:]}[split]
+        return [cells[i] for i in sorted(part)]
+
+    def photo_patches(self, n, g, split):
+        """Square crops of 28-40 pixels inside one cell of the split (scene_cells), resized to 24 x 24: float
+        [n, 1, 24, 24] in [0, 1] (and which photo and quadrant they come from). Only cells with texture are used
+        (mean absolute difference of neighbouring pixels at least 0.03 over the cell), and a crop under 0.04 is
+        drawn again, up to 100 times."""
+        if not hasattr(self, "textured"):
+            # Cells with something in them: texture of the whole cell (resized to 24 x 24) at least 0.03.
+            self.textured = {}
+            for sp in ("train", "val", "test"):
+                self.textured[sp] = []
+                for c in range(8):
+                    for row, column in self.scene_cells(c, sp):
+                        cell = self.photos_full[c // 4][row * 53:row * 53 + 53, column * 40:column * 40 + 40]
+                        small = F.interpolate(cell[None, None], size=(IMAGE, IMAGE), mode="bilinear",
+                                              align_corners=False, antialias=True)
+                        if texture(small) >= 0.03:
+                            self.textured[sp].append((c, row, column))
+        cells = self.textured[split]
+        size = torch.randint(28, 41, (n,), generator=g)
+        cls = torch.empty(n, dtype=torch.long)
         out = torch.empty(n, 1, IMAGE, IMAGE)
-        labels = torch.empty(n, dtype=torch.long)
-        cls = torch.randint(8, (n,), generator=g)
-        size = torch.randint(20, 37, (n,), generator=g)
         for i in range(n):
-            c = int(cls[i])
-            photo = self.photos[c // 4]
-            H, W = photo.shape
-            qy, qx = (c % 4) // 2, (c % 4) % 2
-            y0, y1 = qy * (H // 2), (qy + 1) * (H // 2)
-            stripe = stripes[int(torch.randint(len(stripes), (1,), generator=g))]
-            x0 = qx * (W // 2) + stripe * 40
             s = int(size[i])
-            yy = y0 + int(torch.randint(y1 - y0 - s + 1, (1,), generator=g))
-            xx = x0 + int(torch.randint(40 - s + 1, (1,), generator=g))
-            crop = photo[yy:yy + s, xx:xx + s][None, None]
-            out[i] = F.interpolate(crop, size=(IMAGE, IMAGE), mode="bilinear", align_corners=False, antialias=True)[0]
-            labels[i] = c
-        if rotation_labels:
-            labels = torch.randint(4, (n,), generator=g)
-            out = torch.stack([torch.rot90(out[i], int(labels[i]), (1, 2)) for i in range(n)])
-        # Photometric jitter: gain, offset, noise.
-        gain = uniform(g, n, 0.7, 1.3)[:, None, None, None]
-        off = uniform(g, n, -0.15, 0.15)[:, None, None, None]
-        img = (out - 0.5) * gain + 0.5 + off + uniform(g, n, 0.0, 0.04)[:, None, None, None] * torch.randn(out.shape, generator=g)
-        return (img.clamp(0, 1) * 255.0).round().to(torch.uint8), labels
+            for attempt in range(100):   # skip featureless crops (clear sky, out-of-focus background)
+                c, row, column = cells[int(torch.randint(len(cells), (1,), generator=g))]
+                yy = row * 53 + int(torch.randint(53 - s + 1, (1,), generator=g))
+                xx = column * 40 + int(torch.randint(40 - s + 1, (1,), generator=g))
+                crop = self.photos_full[c // 4][yy:yy + s, xx:xx + s][None, None]
+                patch = F.interpolate(crop, size=(IMAGE, IMAGE), mode="bilinear", align_corners=False, antialias=True)
+                if texture(patch) >= 0.04:
+                    break
+            cls[i] = c
+            out[i] = patch[0]
+        return out, cls
+
+    def distort(self, n, g, split):
+        """Which of DISTORTIONS was applied to a photo patch (photometric jitter and faint noise on top)."""
+        out, _ = self.photo_patches(n, g, split)
+        labels = torch.randint(len(DISTORTIONS), (n,), generator=g)
+        out = torch.cat([apply_distortion(out[i:i + 1], int(labels[i]), g) for i in range(n)])
+        img = (out - 0.5) * col(uniform(g, n, 0.8, 1.2)) + 0.5 + col(uniform(g, n, -0.1, 0.1))
+        return quantize(noise(img, g, 0.0, 0.01)), labels
+
+    # -- the "zero-shot" heads: each class described by clean renders, like CLIP's text prompts --------------
+    def canonical(self, task, r):
+        """Per class, uint8 [k, 1, 24, 24]: the class drawn plainly (upright, 16 pixels high, black on white and
+        white on black, in DejaVu Sans, Serif and Sans Mono), never a training image of the task itself; for
+        distort, the distortion applied to the middle 40 x 40 of 16 fixed training cells."""
+        faces = ["DejaVuSans.ttf", "DejaVuSerif.ttf", "DejaVuSansMono.ttf"]
+
+        def plain(inks, height=16.0, angles=None):
+            ink = smooth(np.stack(inks))
+            n = ink.shape[0]
+            ang = torch.zeros(n) if angles is None else angles
+            z = height / (RENDER_PX * 0.5)
+            c, s = torch.cos(ang) / z, torch.sin(ang) / z
+            zero = torch.zeros(n)
+            theta = torch.stack([torch.stack([c, -s, zero], 1), torch.stack([s, c, zero], 1)], 1)
+            grid = F.affine_grid(theta, (n, 1, IMAGE, IMAGE), align_corners=False)
+            mask = F.grid_sample(ink, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+            return torch.cat([quantize(1.0 - mask), quantize(mask)])
+
+        if task in ("letters", "greek", "chess", "housenum", "digits"):
+            chars = {"letters": LETTERS, "greek": GREEK, "chess": CHESS, "housenum": DIGITS, "digits": DIGITS}[task]
+            return [plain([a for a in (r.render(ch, f) for f in faces) if a is not None]) for ch in chars]
+        if task == "fonts":
+            return [plain([r.render(ch, f) for ch in "abcdefghijklmnopqrstuvwxyz"], height=18.0) for f in FONT_CLASSES]
+        if task == "arrows":
+            inks = [a for a in (r.render(ch, "DejaVuSans.ttf") for ch in ARROWS) if a is not None]
+            return [plain(inks, angles=torch.full((len(inks),), deg(45.0 * d))) for d in range(8)]
+        if task == "distort":
+            crops = [self.photos_full[c // 4][r0 * 53 + 6:r0 * 53 + 46, c0 * 40:c0 * 40 + 40]
+                     for c in range(8) for r0, c0 in self.scene_cells(c, "train")[:2]]
+            ims = torch.stack([F.interpolate(a[None, None], size=(IMAGE, IMAGE), mode="bilinear", antialias=True,
+                                             align_corners=False)[0] for a in crops])
+            return [quantize(apply_distortion(ims, k, torch.Generator().manual_seed(SEED + k)))
+                    for k in range(len(DISTORTIONS))]
+        raise ValueError(task)
 
     # -- pre-training ---------------------------------------------------------------------------------------
+    def random_styles(self, mask, g):
+        """Each image in a random one of the STYLES (photo backgrounds from the training cells only)."""
+        n = mask.shape[0]
+        which = torch.randint(len(STYLES), (n,), generator=g)
+        out = torch.empty(n, 1, IMAGE, IMAGE, dtype=torch.uint8)
+        for k, style in enumerate(STYLES):
+            sel = torch.nonzero(which == k).flatten()
+            if len(sel):
+                out[sel] = self.styled(mask[sel], g, style, "train")
+        return out
+
     def pretrain_glyphs(self, n, g):
         cls = torch.randint(len(self.pre_chars), (n,), generator=g)
         idx = torch.tensor([self.pre_by_class[c][int(torch.randint(len(self.pre_by_class[c]), (1,), generator=g))]
                             for c in cls.tolist()])
         mask = warp(self.pre_ink[idx], g, deg(uniform(g, n, -20.0, 20.0)), uniform(g, n, 11.0, 20.0), 0.12)
-        return composite(mask, g), cls
+        return self.random_styles(mask, g), cls
 
     def pretrain_rotation(self, n, g):
         """Self-supervised rotation (0/90/180/270) of photo patches and handwritten digits, training parts only."""
         half = n // 2
-        a, la = self.scenes(half, g, "train", rotation_labels=True)
+        a, la = self.rotated_patches(half, g)
         pool = torch.from_numpy(self.hand_split["train"])
         idx = pool[torch.randint(len(pool), (n - half,), generator=g)]
         mask = warp(self.hand[idx], g, deg(uniform(g, n - half, -10.0, 10.0)), uniform(g, n - half, 13.0, 20.0), 0.1)
-        b = composite(mask, g)
+        b = self.random_styles(mask, g)
         lb = torch.randint(4, (n - half,), generator=g)
         b = torch.stack([torch.rot90(b[i], int(lb[i]), (1, 2)) for i in range(n - half)])
         return torch.cat([a, b]), torch.cat([la, lb])
 
 
-def num_classes(task, src):
-    return {"digits": 10, "housenum": 10, "letters": 26, "greek": 24, "fonts": len(FONT_CLASSES), "arrows": 8,
-            "chess": 12, "scenes": 8}[task]
-
-
 def class_names(task):
     return {"digits": DIGITS, "housenum": DIGITS, "letters": LETTERS, "greek": GREEK,
             "fonts": [f[:-4] for f in FONT_CLASSES], "arrows": ["E", "NE", "N", "NW", "W", "SW", "S", "SE"],
-            "chess": CHESS, "scenes": [f"{p}-{q}" for p in ("china", "flower") for q in ("tl", "tr", "bl", "br")]}[task]
+            "chess": CHESS, "distort": DISTORTIONS}[task]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -421,16 +568,20 @@ def features(model, u8, batch=512):
     return torch.cat([pooled(model, u8[i:i + batch]) for i in range(0, len(u8), batch)])
 
 
-def linear_probe(feat, y, classes, cfg, g):
-    head = torch.nn.Linear(feat.shape[1], classes)
-    torch.nn.init.zeros_(head.weight)
-    torch.nn.init.zeros_(head.bias)
-    opt = torch.optim.Adam(head.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
-    for step in range(cfg["steps"]):
-        loss = F.cross_entropy(head(feat), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+@torch.no_grad()
+def prototype_head(model, per_class):
+    """The "zero-shot" head: row c = the unit mean of the unit pooled features of class c's plain renders
+    (Sources.canonical), bias 0 -- a cosine classifier, as CLIP's head is built from text embeddings."""
+    rows = []
+    for ims in per_class:
+        f = features(model, ims)
+        f = f / f.norm(dim=1, keepdim=True)
+        p = f.mean(0)
+        rows.append(p / p.norm())
+    w = torch.stack(rows)
+    head = torch.nn.Linear(w.shape[1], w.shape[0])
+    head.weight.copy_(w)
+    head.bias.zero_()
     return head
 
 
@@ -510,7 +661,7 @@ def main():
     args = ap.parse_args()
     out = args.out or ("/tmp/zoo-quick" if args.quick else "data/zoo")
     if args.quick:
-        PRETRAIN["steps"], FINETUNE["steps"], PROBE["steps"], PROBE["samples"] = 20, 10, 20, 512
+        PRETRAIN["steps"], FINETUNE["steps"] = 20, 10
     torch.set_num_threads(THREADS)
     torch.use_deterministic_algorithms(True)
     torch.manual_seed(SEED)
@@ -550,9 +701,8 @@ def main():
     for ti, task in enumerate(TASKS):
         t0 = time.time()
         g = torch.Generator().manual_seed(SEED + 1000 * (ti + 1) + 100)
-        x, y = src.sample(task, PROBE["samples"], g, "train")
-        head = linear_probe(features(base, x), y, num_classes(task, src), PROBE, g)
-        probe_val = accuracy(base, head, *sets[task, "val"])
+        head = prototype_head(base, src.canonical(task, r))
+        zero_shot = {split: accuracy(base, head, *sets[task, split]) for split in ("val", "test")}
         model = new_model()
         model.load_state_dict(base_state, strict=False)
         finetune(model, head, task, src, FINETUNE, g)
@@ -563,9 +713,9 @@ def main():
         heads[task] = head
         acc[task] = {split: {"expert": accuracy(expert, head, *sets[task, split]),
                              "base": accuracy(base, head, *sets[task, split])} for split in ("val", "test")}
-        acc[task]["probe_head_on_base_val"] = probe_val
+        acc[task]["base_zero_shot_head"] = zero_shot
         timings["experts_s"][task] = round(time.time() - t0, 1)
-        log(f"{task}: base+probe val {probe_val:.4f}; expert val {acc[task]['val']['expert']:.4f} "
+        log(f"{task}: zero-shot val {zero_shot['val']:.4f}; expert val {acc[task]['val']['expert']:.4f} "
             f"test {acc[task]['test']['expert']:.4f}; base+head test {acc[task]['test']['base']:.4f} "
             f"({time.time() - t0:.0f} s)")
 
@@ -614,7 +764,7 @@ def main():
                      "numpy": np.__version__, "h5py": h5py.__version__, "scikit-learn": sklearn.__version__,
                      "Pillow": PIL.__version__, "freetype": PIL.features.version("freetype2")},
         "fonts": {f: sha256(os.path.join(FONT_DIR, f)) for f in FACES},
-        "settings": {"seed": SEED, "threads": THREADS, "model": MODEL, "pretrain": PRETRAIN, "probe": PROBE,
+        "settings": {"seed": SEED, "threads": THREADS, "model": MODEL, "pretrain": PRETRAIN,
                      "finetune": FINETUNE, "n_val": N_VAL, "n_test": N_TEST, "n_exemplars": N_EXEMPLARS,
                      "pretrain_classes": len(src.pre_chars)},
         "files": {os.path.relpath(p, out): sha256(p) for p in files},
