@@ -6,7 +6,8 @@ PCB, RegMean and CAT. Each method's hyperparameters are chosen on the validation
 below (best average validation accuracy; on a tie, the first setting in grid order); the chosen merge is then
 evaluated once on the test split. The table has the pre-trained backbone with each task's head (floor), each
 method, and each expert on its own task (ceiling). Writes out/demo/: grid.csv (every validation result),
-results.csv, results.md, results.json, accuracy.png (gnuplot), and the merged models of the chosen settings.
+results.csv, results.md, results.json, accuracy.png (test accuracy per task and method), alpha.png (validation
+accuracy against alpha for the methods that have one), and the merged models of the chosen settings.
 """
 import csv
 import json
@@ -24,11 +25,12 @@ OUT = os.path.join(ROOT, "out", "demo")
 # The grid (docs/RESULTS.md). Every other hyperparameter keeps its documented default (README).
 GRID = [
     ("weight_average", [{}]),
-    ("task_arithmetic", [{"alpha": a} for a in (0.1, 0.2, 0.3, 0.4, 0.5)]),
-    ("ties", [{"density": 0.2, "alpha": a} for a in (0.3, 0.5, 0.7, 1.0, 1.5)]),
-    ("pcb", [{"ratio": 0.1, "alpha": a} for a in (0.3, 0.5, 0.7, 1.0, 1.5)]),
-    ("regmean", [{"reduction": r} for r in (0.5, 0.95)]),
-    ("cat", [{"alpha": a, "lambda": lam, "c": 3} for lam in (1.0, 5.0) for a in (0.2, 0.3, 0.4, 0.5, 0.7)]),
+    ("task_arithmetic", [{"alpha": a} for a in (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)]),
+    ("ties", [{"density": d, "alpha": a} for d in (0.1, 0.2) for a in (0.2, 0.3, 0.5, 0.7, 1.0)]),
+    ("pcb", [{"ratio": r, "alpha": a} for r in (0.1, 0.2) for a in (0.3, 0.5, 0.7, 1.0)]),
+    ("regmean", [{"reduction": r} for r in (0.5, 0.8, 0.95)]),
+    ("cat", [{"alpha": a, "lambda": lam, "c": c} for lam in (1.0, 5.0) for c in (3, 8)
+             for a in (0.1, 0.15, 0.2, 0.3, 0.4, 0.5)]),
 ]
 LABEL = {"weight_average": "Weight averaging", "task_arithmetic": "Task arithmetic", "ties": "TIES",
          "pcb": "PCB", "regmean": "RegMean", "cat": "CAT"}
@@ -73,7 +75,7 @@ def main():
     tasks = json.load(open(os.path.join(ROOT, "data", "zoo", "expert_accuracy.json")))["tasks"]
 
     # 1. The grid, on the validation split.
-    grid_rows, chosen = [], {}
+    grid_rows, scored, chosen = [], [], {}
     print(f"demo: choosing hyperparameters on the validation split ({sum(len(g) for _, g in GRID)} merges)")
     for method, settings in GRID:
         best = None
@@ -83,6 +85,7 @@ def main():
             acc, avg, t_eval = evaluate(path, "val", os.path.join(OUT, "eval", f"{method}-{i}.val"))
             grid_rows.append({"method": method, "setting": describe(params), **{t: acc[t] for t in tasks},
                               "average": avg, "merge_s": round(t_merge, 2), "eval_s": round(t_eval, 2)})
+            scored.append((method, params, avg))
             print(f"  {method:16s} {describe(params):34s} val {avg:6.2f}   (merge {t_merge:4.1f} s, eval {t_eval:4.1f} s)")
             if best is None or avg > best[0]:
                 if best is not None:
@@ -139,7 +142,8 @@ def main():
     for name, setting, _, _ in rows[1:-1]:
         print(f"  {name}: {setting}")
     plot(rows, tasks)
-    print(f"\ndemo: wrote {os.path.relpath(OUT, ROOT)}/results.md, results.csv, grid.csv, accuracy.png "
+    plot_alpha(scored)
+    print(f"\ndemo: wrote {os.path.relpath(OUT, ROOT)}/results.md, results.csv, grid.csv, accuracy.png, alpha.png "
           f"in {time.time() - start:.0f} s")
 
 
@@ -165,6 +169,38 @@ set key outside right top vertical
 set xtics nomirror
 plot for [i=2:{len(rows) + 1}] "{data}" using i:xtic(1) title columnheader(i)
 """
+    gnuplot(script)
+
+
+# The curves of the alpha plot: (label, method, the other hyperparameters fixed).
+CURVES = [("Task arithmetic", "task_arithmetic", {}), ("TIES (density 0.2)", "ties", {"density": 0.2}),
+          ("PCB (ratio 0.1)", "pcb", {"ratio": 0.1}), ("CAT (lambda 1, c 3)", "cat", {"lambda": 1.0, "c": 3}),
+          ("CAT (lambda 5, c 3)", "cat", {"lambda": 5.0, "c": 3})]
+
+
+def plot_alpha(scored):
+    """Validation average against alpha, one line per curve: how fast each method degrades as alpha grows."""
+    plots = []
+    for i, (label, method, fixed) in enumerate(CURVES):
+        data = os.path.join(OUT, f"alpha-{i}.dat")
+        with open(data, "w") as f:
+            for m, params, avg in scored:
+                if m == method and all(params.get(k) == v for k, v in fixed.items()):
+                    f.write(f"{params['alpha']} {avg:.3f}\n")
+        plots.append(f'"{data}" using 1:2 with linespoints lw 2 title "{label}"')
+    gnuplot(f"""
+set terminal pngcairo size 900,560 font "sans,10"
+set output "{os.path.join(OUT, 'alpha.png')}"
+set title "Validation accuracy against alpha (average over the zoo's tasks)"
+set xlabel "alpha"
+set ylabel "accuracy (%)"
+set grid
+set key bottom left
+plot {", ".join(plots)}
+""")
+
+
+def gnuplot(script):
     p = subprocess.run(["gnuplot"], input=script, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     if p.returncode != 0:
         sys.stderr.write(p.stderr)

@@ -3,7 +3,7 @@
 # the committed expert zoo (data/zoo, configs/zoo.yaml: 8 small CLIP-ViT experts) merged with weight
 # averaging, task arithmetic, TIES, PCB, RegMean and CAT, each tuned on the validation split from a small
 # grid and scored once on the test split; prints the table and writes out/demo/ (results.md, results.csv,
-# grid.csv, accuracy.png). docs/RESULTS.md reads the table.
+# grid.csv, accuracy.png, alpha.png). docs/RESULTS.md reads the table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$SECONDS
