@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <optional>
 #include <string>
 
 #include "common/error.hpp"
@@ -18,6 +19,24 @@ using Wide = std::vector<std::vector<double>>;  // task vectors widened to float
 
 // Feature rows are widened to double a block at a time, so a large batch never needs a full float64 copy.
 constexpr int64_t kBlockRows = 1024;
+
+// Up to this order a basis problem (G_k, the block solver's small products, LAPACK's tridiagonal steps) runs
+// as fast on one BLAS thread as on several, and many times faster when other processes share the cores:
+// OpenBLAS threads spin waiting for each other (zoo CAT merge beside a 2-thread job: bases 5.8 s on 2
+// threads, 0.55 s on 1).
+constexpr int64_t kOneThreadBasisOrder = 512;
+
+// Runs its scope on one OpenBLAS thread and restores the previous count.
+class OneBlasThread {
+ public:
+  OneBlasThread() : before_(openblas_get_num_threads()) { openblas_set_num_threads(1); }
+  ~OneBlasThread() { openblas_set_num_threads(before_); }
+  OneBlasThread(const OneBlasThread&) = delete;
+  OneBlasThread& operator=(const OneBlasThread&) = delete;
+
+ private:
+  int before_;
+};
 
 // OpenBLAS takes blasint (32-bit in this build) sizes.
 blasint blas(int64_t v) {
@@ -61,6 +80,8 @@ class CpuLinalg : public Linalg {
     if (c <= 0) return bases;
     const Wide t = widen(p);
     const bool block = choose_basis_solver(p.out, c, o_) == BasisSolver::Block;
+    std::optional<OneBlasThread> one_thread;
+    if (p.out <= kOneThreadBasisOrder) one_thread.emplace();
     for (size_t k = 0; k < bases.size(); ++k) bases[k] = block ? block_basis(t, p, k, c) : dense_basis(t, p, k, c);
     return bases;
   }
