@@ -172,22 +172,24 @@ plot for [i=2:{len(rows) + 1}] "{data}" using i:xtic(1) title columnheader(i)
     gnuplot(script)
 
 
-# The curves of the alpha plot: (label, method, the other hyperparameters fixed).
-CURVES = [("Task arithmetic", "task_arithmetic", {}), ("TIES (density 0.2)", "ties", {"density": 0.2}),
-          ("PCB (ratio 0.1)", "pcb", {"ratio": 0.1}), ("CAT (lambda 1, c 3)", "cat", {"lambda": 1.0, "c": 3}),
-          ("CAT (lambda 5, c 3)", "cat", {"lambda": 5.0, "c": 3})]
+# The curves of the alpha plot: (label, method, the other hyperparameters fixed, colour).
+CURVES = [("Task arithmetic", "task_arithmetic", {}, "#1f77b4"),
+          ("TIES (density 0.2)", "ties", {"density": 0.2}, "#2ca02c"),
+          ("PCB (ratio 0.1)", "pcb", {"ratio": 0.1}, "#9467bd"),
+          ("CAT (lambda 1, c 3)", "cat", {"lambda": 1.0, "c": 3}, "#d62728"),
+          ("CAT (lambda 5, c 3)", "cat", {"lambda": 5.0, "c": 3}, "#ff7f0e")]
 
 
 def plot_alpha(scored):
     """Validation average against alpha, one line per curve: how fast each method degrades as alpha grows."""
     plots = []
-    for i, (label, method, fixed) in enumerate(CURVES):
+    for i, (label, method, fixed, colour) in enumerate(CURVES):
         data = os.path.join(OUT, f"alpha-{i}.dat")
         with open(data, "w") as f:
             for m, params, avg in scored:
                 if m == method and all(params.get(k) == v for k, v in fixed.items()):
                     f.write(f"{params['alpha']} {avg:.3f}\n")
-        plots.append(f'"{data}" using 1:2 with linespoints lw 2 title "{label}"')
+        plots.append(f'"{data}" using 1:2 with linespoints lw 2 lc rgb "{colour}" title "{label}"')
     gnuplot(f"""
 set terminal pngcairo size 900,560 font "sans,10"
 set output "{os.path.join(OUT, 'alpha.png')}"
