@@ -5,10 +5,12 @@ Merges the committed expert zoo (configs/zoo.yaml, data/zoo/) with weight averag
 PCB, RegMean and CAT. Each method's hyperparameters are chosen on the validation split from the small grid
 below (best average validation accuracy; on a tie, the first setting in grid order); the chosen merge is then
 evaluated once on the test split. The table has the pre-trained backbone with each task's head (floor), each
-method, and each expert on its own task (ceiling). Writes out/demo/: grid.csv (every validation result),
-results.csv, results.md, results.json, accuracy.png (test accuracy per task and method), alpha.png (validation
-accuracy against alpha for the methods that have one), and the merged models of the chosen settings.
+method, and each expert on its own task (ceiling). Writes into --out (default out/demo/): grid.csv (every
+validation result), results.csv, results.md, results.json, accuracy.png (test accuracy per task and method),
+alpha.png (validation accuracy against alpha for the methods that have one), and the merged models of the
+chosen settings. --smoke runs only the first setting of each grid (tests/e2e/demo_smoke.py).
 """
+import argparse
 import csv
 import json
 import os
@@ -20,7 +22,6 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CATMERGE = os.environ.get("CATMERGE", os.path.join(ROOT, "build", "catmerge"))
 CONFIG = os.path.join(ROOT, "configs", "zoo.yaml")
-OUT = os.path.join(ROOT, "out", "demo")
 
 # The grid (docs/RESULTS.md). Every other hyperparameter keeps its documented default (README).
 GRID = [
@@ -66,23 +67,30 @@ def describe(params):
 
 
 def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default=os.path.join(ROOT, "out", "demo"), help="output folder (default out/demo)")
+    ap.add_argument("--smoke", action="store_true",
+                    help="only the first setting of each grid (a quick check of the whole pipeline)")
+    args = ap.parse_args()
     if not os.access(CATMERGE, os.X_OK):
         sys.exit(f"demo: {CATMERGE} is not built (scripts/build.sh)")
     start = time.time()
-    if os.path.isdir(OUT):
-        shutil.rmtree(OUT)
-    os.makedirs(os.path.join(OUT, "eval"))
+    out = args.out
+    grid = [(method, settings[:1]) for method, settings in GRID] if args.smoke else GRID
+    if os.path.isdir(out):
+        shutil.rmtree(out)
+    os.makedirs(os.path.join(out, "eval"))
     tasks = json.load(open(os.path.join(ROOT, "data", "zoo", "expert_accuracy.json")))["tasks"]
 
     # 1. The grid, on the validation split.
     grid_rows, scored, chosen = [], [], {}
-    print(f"demo: choosing hyperparameters on the validation split ({sum(len(g) for _, g in GRID)} merges)")
-    for method, settings in GRID:
+    print(f"demo: choosing hyperparameters on the validation split ({sum(len(g) for _, g in grid)} merges)")
+    for method, settings in grid:
         best = None
         for i, params in enumerate(settings):
-            path = os.path.join(OUT, f"{method}-{i}.h5")
+            path = os.path.join(out, f"{method}-{i}.h5")
             t_merge = merge(method, params, path)
-            acc, avg, t_eval = evaluate(path, "val", os.path.join(OUT, "eval", f"{method}-{i}.val"))
+            acc, avg, t_eval = evaluate(path, "val", os.path.join(out, "eval", f"{method}-{i}.val"))
             grid_rows.append({"method": method, "setting": describe(params), **{t: acc[t] for t in tasks},
                               "average": avg, "merge_s": round(t_merge, 2), "eval_s": round(t_eval, 2)})
             scored.append((method, params, avg))
@@ -93,10 +101,10 @@ def main():
                 best = (avg, params, path)
             else:
                 os.remove(path)
-        final = os.path.join(OUT, f"{method}.h5")
+        final = os.path.join(out, f"{method}.h5")
         os.replace(best[2], final)
         chosen[method] = (best[1], final)
-    with open(os.path.join(OUT, "grid.csv"), "w", newline="") as f:
+    with open(os.path.join(out, "grid.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(grid_rows[0].keys()))
         w.writeheader()
         w.writerows(grid_rows)
@@ -104,22 +112,22 @@ def main():
     # 2. The test split: floor, chosen merges, ceiling.
     print("demo: evaluating on the test split")
     rows = []
-    acc, avg, _ = evaluate(os.path.join(ROOT, "data", "zoo", "base"), "test", os.path.join(OUT, "eval", "base.test"))
+    acc, avg, _ = evaluate(os.path.join(ROOT, "data", "zoo", "base"), "test", os.path.join(out, "eval", "base.test"))
     rows.append(("Pre-trained (floor)", "-", acc, avg))
-    for method, _ in GRID:
+    for method, _ in grid:
         params, path = chosen[method]
-        acc, avg, _ = evaluate(path, "test", os.path.join(OUT, "eval", f"{method}.test"))
+        acc, avg, _ = evaluate(path, "test", os.path.join(out, "eval", f"{method}.test"))
         rows.append((LABEL[method], describe(params), acc, avg))
     expert = {}
     for t in tasks:
         a, _, _ = evaluate(os.path.join(ROOT, "data", "zoo", "experts", t), "test",
-                           os.path.join(OUT, "eval", f"expert-{t}.test"), [t])
+                           os.path.join(out, "eval", f"expert-{t}.test"), [t])
         expert[t] = a[t]
     rows.append(("Individual experts (ceiling)", "-", expert, sum(expert.values()) / len(tasks)))
 
     # 3. Table, files, plot.
     header = ["method", "chosen on val"] + tasks + ["average"]
-    with open(os.path.join(OUT, "results.csv"), "w", newline="") as f:
+    with open(os.path.join(out, "results.csv"), "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(header)
         for name, setting, acc, avg in rows:
@@ -127,9 +135,9 @@ def main():
     md = ["| " + " | ".join(header) + " |", "|" + "---|" * 2 + "---:|" * (len(tasks) + 1)]
     for name, setting, acc, avg in rows:
         md.append("| " + " | ".join([name, setting] + [f"{acc[t]:.1f}" for t in tasks] + [f"**{avg:.1f}**"]) + " |")
-    with open(os.path.join(OUT, "results.md"), "w") as f:
+    with open(os.path.join(out, "results.md"), "w") as f:
         f.write("\n".join(md) + "\n")
-    with open(os.path.join(OUT, "results.json"), "w") as f:
+    with open(os.path.join(out, "results.json"), "w") as f:
         json.dump({"tasks": tasks, "split": "test",
                    "rows": [{"method": n, "chosen_on_val": s, "accuracy": a, "average": v} for n, s, a, v in rows]},
                   f, indent=2)
@@ -141,14 +149,14 @@ def main():
     print()
     for name, setting, _, _ in rows[1:-1]:
         print(f"  {name}: {setting}")
-    plot(rows, tasks)
-    plot_alpha(scored)
-    print(f"\ndemo: wrote {os.path.relpath(OUT, ROOT)}/results.md, results.csv, grid.csv, accuracy.png, alpha.png "
+    plot(rows, tasks, out)
+    plot_alpha(scored, out)
+    print(f"\ndemo: wrote {os.path.relpath(out)}/results.md, results.csv, grid.csv, accuracy.png, alpha.png "
           f"in {time.time() - start:.0f} s")
 
 
-def plot(rows, tasks):
-    data = os.path.join(OUT, "accuracy.dat")
+def plot(rows, tasks, out):
+    data = os.path.join(out, "accuracy.dat")
     with open(data, "w") as f:
         f.write("task " + " ".join(f'"{r[0]}"' for r in rows) + "\n")
         for t in tasks + ["average"]:
@@ -156,7 +164,7 @@ def plot(rows, tasks):
             f.write(t + " " + " ".join(f"{v:.2f}" for v in vals) + "\n")
     script = f"""
 set terminal pngcairo size 1400,560 font "sans,10"
-set output "{os.path.join(OUT, 'accuracy.png')}"
+set output "{os.path.join(out, 'accuracy.png')}"
 set title "Test accuracy per task: catmerge on the committed zoo (8 experts, hyperparameters chosen on validation)"
 set style data histogram
 set style histogram clustered gap 1
@@ -180,11 +188,11 @@ CURVES = [("Task arithmetic", "task_arithmetic", {}, "#1f77b4"),
           ("CAT (lambda 5, c 3)", "cat", {"lambda": 5.0, "c": 3}, "#ff7f0e")]
 
 
-def plot_alpha(scored):
+def plot_alpha(scored, out):
     """Validation average against alpha, one line per curve: how fast each method degrades as alpha grows."""
     plots = []
     for i, (label, method, fixed, colour) in enumerate(CURVES):
-        data = os.path.join(OUT, f"alpha-{i}.dat")
+        data = os.path.join(out, f"alpha-{i}.dat")
         with open(data, "w") as f:
             for m, params, avg in scored:
                 if m == method and all(params.get(k) == v for k, v in fixed.items()):
@@ -192,7 +200,7 @@ def plot_alpha(scored):
         plots.append(f'"{data}" using 1:2 with linespoints lw 2 lc rgb "{colour}" title "{label}"')
     gnuplot(f"""
 set terminal pngcairo size 900,560 font "sans,10"
-set output "{os.path.join(OUT, 'alpha.png')}"
+set output "{os.path.join(out, 'alpha.png')}"
 set title "Validation accuracy against alpha (average over the zoo's tasks)"
 set xlabel "alpha"
 set ylabel "accuracy (%)"
