@@ -82,19 +82,31 @@ def main():
     os.makedirs(os.path.join(out, "eval"))
     tasks = json.load(open(os.path.join(ROOT, "data", "zoo", "expert_accuracy.json")))["tasks"]
 
-    # 1. The grid, on the validation split.
-    grid_rows, scored, chosen = [], [], {}
+    scored, chosen = search(grid, tasks, out)
+    rows = test_rows(chosen, tasks, out)
+    write_tables(rows, tasks, out)
+    plot(rows, tasks, out)
+    plot_alpha(scored, out)
+    print(f"\ndemo: wrote {os.path.relpath(out)}/results.md, results.csv, grid.csv, accuracy.png, alpha.png "
+          f"in {time.time() - start:.0f} s")
+
+
+def search(grid, tasks, out):
+    """Every setting of the grid merged and scored on the validation split; grid.csv. Returns the scores
+    [(method, params, average)] and, per method, its best setting and merged file (the others are deleted)."""
     print(f"demo: choosing hyperparameters on the validation split ({sum(len(g) for _, g in grid)} merges)")
+    csv_rows, scored, chosen = [], [], {}
     for method, settings in grid:
         best = None
         for i, params in enumerate(settings):
             path = os.path.join(out, f"{method}-{i}.h5")
             t_merge = merge(method, params, path)
             acc, avg, t_eval = evaluate(path, "val", os.path.join(out, "eval", f"{method}-{i}.val"))
-            grid_rows.append({"method": method, "setting": describe(params), **{t: acc[t] for t in tasks},
-                              "average": avg, "merge_s": round(t_merge, 2), "eval_s": round(t_eval, 2)})
+            csv_rows.append({"method": method, "setting": describe(params), **{t: acc[t] for t in tasks},
+                             "average": avg, "merge_s": round(t_merge, 2), "eval_s": round(t_eval, 2)})
             scored.append((method, params, avg))
-            print(f"  {method:16s} {describe(params):34s} val {avg:6.2f}   (merge {t_merge:4.1f} s, eval {t_eval:4.1f} s)")
+            print(f"  {method:16s} {describe(params):34s} val {avg:6.2f}   "
+                  f"(merge {t_merge:4.1f} s, eval {t_eval:4.1f} s)")
             if best is None or avg > best[0]:
                 if best is not None:
                     os.remove(best[2])
@@ -105,27 +117,30 @@ def main():
         os.replace(best[2], final)
         chosen[method] = (best[1], final)
     with open(os.path.join(out, "grid.csv"), "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(grid_rows[0].keys()))
+        w = csv.DictWriter(f, fieldnames=list(csv_rows[0].keys()))
         w.writeheader()
-        w.writerows(grid_rows)
+        w.writerows(csv_rows)
+    return scored, chosen
 
-    # 2. The test split: floor, chosen merges, ceiling.
+
+def test_rows(chosen, tasks, out):
+    """The table on the test split: [(name, chosen setting, {task: accuracy}, average)], floor first, then each
+    method's chosen merge, then the experts each on its own task (ceiling)."""
     print("demo: evaluating on the test split")
-    rows = []
-    acc, avg, _ = evaluate(os.path.join(ROOT, "data", "zoo", "base"), "test", os.path.join(out, "eval", "base.test"))
-    rows.append(("Pre-trained (floor)", "-", acc, avg))
-    for method, _ in grid:
-        params, path = chosen[method]
+    zoo = os.path.join(ROOT, "data", "zoo")
+    acc, avg, _ = evaluate(os.path.join(zoo, "base"), "test", os.path.join(out, "eval", "base.test"))
+    rows = [("Pre-trained (floor)", "-", acc, avg)]
+    for method, (params, path) in chosen.items():
         acc, avg, _ = evaluate(path, "test", os.path.join(out, "eval", f"{method}.test"))
         rows.append((LABEL[method], describe(params), acc, avg))
-    expert = {}
-    for t in tasks:
-        a, _, _ = evaluate(os.path.join(ROOT, "data", "zoo", "experts", t), "test",
-                           os.path.join(out, "eval", f"expert-{t}.test"), [t])
-        expert[t] = a[t]
+    expert = {t: evaluate(os.path.join(zoo, "experts", t), "test", os.path.join(out, "eval", f"expert-{t}.test"),
+                          [t])[0][t] for t in tasks}
     rows.append(("Individual experts (ceiling)", "-", expert, sum(expert.values()) / len(tasks)))
+    return rows
 
-    # 3. Table, files, plot.
+
+def write_tables(rows, tasks, out):
+    """results.csv, results.md, results.json, and the table on stdout."""
     header = ["method", "chosen on val"] + tasks + ["average"]
     with open(os.path.join(out, "results.csv"), "w", newline="") as f:
         w = csv.writer(f)
@@ -149,10 +164,6 @@ def main():
     print()
     for name, setting, _, _ in rows[1:-1]:
         print(f"  {name}: {setting}")
-    plot(rows, tasks, out)
-    plot_alpha(scored, out)
-    print(f"\ndemo: wrote {os.path.relpath(out)}/results.md, results.csv, grid.csv, accuracy.png, alpha.png "
-          f"in {time.time() - start:.0f} s")
 
 
 def plot(rows, tasks, out):

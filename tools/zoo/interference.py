@@ -35,7 +35,8 @@ ROLES = [arch.LINEAR, arch.NORM, arch.SHIFT, arch.OTHER]
 class Scorer:
     def __init__(self, catmerge, tmp):
         self.catmerge, self.tmp, self.count = catmerge, tmp, 0
-        self.base = {n: v.astype(np.float32) for n, v in load_file(os.path.join(ZOO, "base", "model.safetensors")).items()}
+        base = load_file(os.path.join(ZOO, "base", "model.safetensors"))
+        self.base = {n: v.astype(np.float32) for n, v in base.items()}
 
     def score(self, state, tasks):
         """Validation accuracy (%) per task of the model `state`."""
@@ -50,6 +51,10 @@ class Scorer:
         subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
         with open(prefix + ".json") as f:
             return {t["task"]: t["accuracy"] for t in json.load(f)["tasks"]}
+
+
+def mean(scores):
+    return sum(scores.values()) / len(scores)
 
 
 def role_of(name):
@@ -74,9 +79,9 @@ def main():
         def merged(alpha_of):
             return {n: b + np.float32(alpha_of(n)) * sum(tv[n] for tv in T) for n, b in s.base.items()}
 
-        mean = lambda d: sum(d.values()) / len(d)  # noqa: E731
         print(f"validation accuracy (%), average over {len(tasks)} tasks")
-        print(f"  experts (alpha = 1, each alone): {100 * mean({t: acc['accuracy'][t]['val']['expert'] for t in tasks}):.2f}")
+        experts = {t: 100 * acc["accuracy"][t]["val"]["expert"] for t in tasks}
+        print(f"  experts (alpha = 1, each alone): {mean(experts):.2f}")
         for alpha in sorted({args.alpha / 2, args.alpha}):
             alone = {t: s.score({n: b + np.float32(alpha) * T[k][n] for n, b in s.base.items()}, [t])[t]
                      for k, t in enumerate(tasks)}
