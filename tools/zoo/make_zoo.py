@@ -299,7 +299,7 @@ class Sources:
         self.hand = canvas
         self.hand_label = torch.from_numpy(d.target.astype(np.int64))
         self.hand_split = {"val": perm[:N_VAL], "test": perm[N_VAL:N_VAL + N_TEST], "train": perm[N_VAL + N_TEST:]}
-        # Photos: grey (ITU-R 601 weights), full resolution 427 x 640; split into cells (scene_cells).
+        # Photos: grey (ITU-R 601 weights), full resolution 427 x 640; split into cells (photo_cells).
         imgs = load_sample_images().images
         self.photos_full = []
         for im in imgs:
@@ -391,7 +391,7 @@ class Sources:
         img = (out - 0.5) * col(uniform(g, n, 0.7, 1.3)) + 0.5 + col(uniform(g, n, -0.15, 0.15))
         return quantize(noise(img, g, 0.0, 0.04)), labels
 
-    def scene_cells(self, c, split):
+    def photo_cells(self, c, split):
         """Cells (row, col) of quadrant c % 4 of photo c // 4 that belong to `split`. Each photo (full
         resolution) is cut into 8 x 16 cells of 53 x 40 pixels; each quadrant's 32 cells are dealt to train (20),
         val (6) and test (6) by a seeded permutation, so the splits never share a pixel."""
@@ -402,7 +402,7 @@ class Sources:
         return [cells[i] for i in sorted(part)]
 
     def photo_patches(self, n, g, split):
-        """Square crops of 28-40 pixels inside one cell of the split (scene_cells), resized to 24 x 24: float
+        """Square crops of 28-40 pixels inside one cell of the split (photo_cells), resized to 24 x 24: float
         [n, 1, 24, 24] in [0, 1] (and which photo and quadrant they come from). Only cells with texture are used
         (mean absolute difference of neighbouring pixels at least 0.03 over the cell), and a crop under 0.04 is
         drawn again, up to 100 times."""
@@ -412,7 +412,7 @@ class Sources:
             for sp in ("train", "val", "test"):
                 self.textured[sp] = []
                 for c in range(8):
-                    for row, column in self.scene_cells(c, sp):
+                    for row, column in self.photo_cells(c, sp):
                         cell = self.photos_full[c // 4][row * 53:row * 53 + 53, column * 40:column * 40 + 40]
                         small = F.interpolate(cell[None, None], size=(IMAGE, IMAGE), mode="bilinear",
                                               align_corners=False, antialias=True)
@@ -473,7 +473,7 @@ class Sources:
             return [plain(inks, angles=torch.full((len(inks),), deg(45.0 * d))) for d in range(8)]
         if task == "distort":
             crops = [self.photos_full[c // 4][r0 * 53 + 6:r0 * 53 + 46, c0 * 40:c0 * 40 + 40]
-                     for c in range(8) for r0, c0 in self.scene_cells(c, "train")[:2]]
+                     for c in range(8) for r0, c0 in self.photo_cells(c, "train")[:2]]
             ims = torch.stack([F.interpolate(a[None, None], size=(IMAGE, IMAGE), mode="bilinear", antialias=True,
                                              align_corners=False)[0] for a in crops])
             return [quantize(apply_distortion(ims, k, torch.Generator().manual_seed(SEED + k)))
