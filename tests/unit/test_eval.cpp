@@ -29,14 +29,7 @@ nlohmann::json torch_accuracy() {
   return nlohmann::json::parse(in);
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test::error_of;
 
 TEST(Eval, ConfigNamesTheZooTasksInExpertOrder) {
   const EvalConfig cfg = load_eval_config(kConfig, {});

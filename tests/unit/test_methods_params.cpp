@@ -3,18 +3,12 @@
 
 #include "common/error.hpp"
 #include "method_testing.hpp"
+#include "test_support.hpp"
 
 namespace cm {
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test::error_of;
 
 TEST(ParamsNumber, ParsesStrictly) {
   Params p({{"a", "0.3"}, {"b", "1e-4"}, {"c", "+2"}, {"d", "abc"}, {"e", "0.3x"}, {"f", "nan"}, {"g", ""}}, "m.yaml: method");

@@ -10,6 +10,7 @@
 #include <random>
 #include <sstream>
 
+#include "common/error.hpp"
 #include "io/checkpoint.hpp"
 
 namespace cm::test {
@@ -94,6 +95,15 @@ std::vector<std::string> list_dir(const fs::path& dir) {
   std::vector<std::string> names;
   for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
   return names;
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
 }
 
 }  // namespace cm::test

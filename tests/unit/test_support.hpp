@@ -3,6 +3,7 @@
 // and writing small safetensors files for bad-input tests.
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -48,5 +49,8 @@ std::vector<NamedTensor> read_all(const std::string& checkpoint_path);
 
 // Files in `dir` (names only), to check that nothing was left behind.
 std::vector<std::string> list_dir(const std::filesystem::path& dir);
+
+// The message of the cm::Error that f throws, or "(no error)".
+std::string error_of(const std::function<void()>& f);
 
 }  // namespace cm::test
