@@ -102,7 +102,7 @@ Phases run(const std::string& backend_name, const Options& o, int blocks, int ke
   std::vector<FeatureStore> features;
   ClipForward forward(cfg, *backend);
   for (int k = 0; k < o.experts; ++k) {
-    features.emplace_back(std::vector<std::string>{}, &backend->linalg());
+    features.emplace_back(std::vector<std::string>{});
     std::vector<float> pixels(static_cast<size_t>(2 * 3 * shape.image * shape.image));
     fill_uniform(pixels, 1000 + static_cast<uint64_t>(k));
     forward.run([&](const std::string& name) { return read(*experts[k], name); }, pixels.data(), 2, &features[k]);
@@ -110,7 +110,7 @@ Phases run(const std::string& backend_name, const Options& o, int blocks, int ke
   t.features = since(phase) - t.generate;
   std::fprintf(stderr, "  [%s] features: %.1f s (%.0f s in)\n", backend_name.c_str(), t.features, since(start));
 
-  ConflictTimes steps;
+  ConflictStats steps;
   LocalReducer reducer;
   MergeContext ctx;
   ctx.model = &spec;
@@ -118,7 +118,7 @@ Phases run(const std::string& backend_name, const Options& o, int blocks, int ke
   ctx.features = &features;
   ctx.reducer = &reducer;
   ctx.linalg = &backend->linalg();
-  ctx.times = &steps;
+  ctx.cat_stats = &steps;
   Params params({{"lambda", o.lambda}, {"c", o.c}}, "bench: method");
   const std::unique_ptr<Method> method = make_method("cat", params, ctx);
   const std::string path = o.dir + "/vit_l_merge-" + backend_name + ".h5";
@@ -150,7 +150,7 @@ Phases run(const std::string& backend_name, const Options& o, int blocks, int ke
       // Progress after each stage, so that a run stopped by a time limit still tells its pace.
       if (&ts == &spec.tensors.back() || (&ts + 1)->stage != ts.stage)
         std::fprintf(stderr, "  [%s] stage %d/%d merged: Gram %.1f s, bases %.1f s, projection %.1f s (%.0f s in)\n",
-                     backend_name.c_str(), ts.stage, spec.num_stages - 1, steps.gram, steps.bases, steps.project,
+                     backend_name.c_str(), ts.stage, spec.num_stages - 1, steps.products, steps.bases, steps.project,
                      since(start));
     }
     phase = Clock::now();
@@ -158,10 +158,10 @@ Phases run(const std::string& backend_name, const Options& o, int blocks, int ke
     t.write += since(phase);
   }
   std::filesystem::remove(path);
-  t.gram = steps.gram;
+  t.gram = steps.products;
   t.bases = steps.bases;
   t.project = steps.project;
-  t.merge = merging - steps.gram - steps.bases - steps.project;
+  t.merge = merging - steps.products - steps.bases - steps.project;
   t.total = since(start);
   return t;
 }
@@ -189,8 +189,8 @@ int main_(int argc, char** argv) {
       "ViT-L/14-shaped CAT merge: %d blocks, width 1024, MLP 4096, %d experts, 2 exemplars x 257 tokens, "
       "lambda %s, c %s\n",
       o.blocks, o.experts, o.lambda.c_str(), o.c.c_str());
-  std::printf("removal bases: dense for out <= %lld, block solver above (fallback to dense past its budget)\n\n",
-              static_cast<long long>(LinalgOptions{}.dense_max_out));
+  std::printf("removal bases: direct eigensolve up to order %lld, shift-invert above\n\n",
+              static_cast<long long>(TopEigenOptions{}.dense_max));
   std::printf("%-8s %-7s %9s %9s %9s %9s %11s %9s %9s %9s   (seconds)\n", "backend", "blocks", "generate", "features",
               "Gram", "bases", "projection", "merge", "write", "total");
   std::vector<Tensors> kept;

@@ -5,28 +5,46 @@
 namespace cm::gpu {
 namespace {
 
-__global__ void widen_kernel(const float* in, double* out, int64_t n) {
-  for (int64_t i = thread_index(); i < n; i += thread_stride()) out[i] = in[i];
+// Element i of a rows x cols column-major block: row i % rows, column i / rows.
+__global__ void widen_block_kernel(const float* src, int64_t lds, double* dst, int64_t ldd, int64_t rows,
+                                   int64_t cols) {
+  for (int64_t i = thread_index(); i < rows * cols; i += thread_stride()) {
+    const int64_t r = i % rows, c = i / rows;
+    dst[c * ldd + r] = src[c * lds + r];
+  }
 }
 __global__ void narrow_kernel(const double* in, float* out, int64_t n) {
   for (int64_t i = thread_index(); i < n; i += thread_stride()) out[i] = static_cast<float>(in[i]);
 }
-__global__ void round_to_float_kernel(double* x, int64_t n) {
-  for (int64_t i = thread_index(); i < n; i += thread_stride()) x[i] = static_cast<float>(x[i]);
-}
-// Element (r, c) with r < c (upper) takes (c, r) (lower), column-major.
-__global__ void mirror_lower_kernel(double* a, int64_t n) {
+__global__ void shift_negate_kernel(double* a, int64_t lda, int64_t n, double sigma) {
   for (int64_t i = thread_index(); i < n * n; i += thread_stride()) {
     const int64_t r = i % n, c = i / n;
-    if (r < c) a[i] = a[c + r * n];
+    if (r > c) a[c * lda + r] = -a[c * lda + r];
+    if (r == c) a[c * lda + r] = sigma - a[c * lda + r];
+  }
+}
+__global__ void scale_diagonal_kernel(double* a, int64_t lda, int64_t n, double factor) {
+  for (int64_t j = thread_index(); j < n; j += thread_stride()) a[j * lda + j] *= factor;
+}
+__global__ void zero_upper_kernel(double* a, int64_t lda, int64_t n) {
+  for (int64_t i = thread_index(); i < n * n; i += thread_stride()) {
+    const int64_t r = i % n, c = i / n;
+    if (r < c) a[c * lda + r] = 0.0;
+  }
+}
+__global__ void scale_columns_kernel(double* a, int64_t lda, int64_t rows, int64_t cols, const double* scales) {
+  for (int64_t i = thread_index(); i < rows * cols; i += thread_stride()) {
+    const int64_t r = i % rows, c = i / rows;
+    a[c * lda + r] *= scales[c];
   }
 }
 
 }  // namespace
 
-void widen(const float* in, double* out, int64_t n, cudaStream_t stream) {
-  if (n == 0) return;
-  widen_kernel<<<grid_for(n), kThreads, 0, stream>>>(in, out, n);
+void widen_block(const float* src, int64_t lds, double* dst, int64_t ldd, int64_t rows, int64_t cols,
+                 cudaStream_t stream) {
+  if (rows * cols == 0) return;
+  widen_block_kernel<<<grid_for(rows * cols), kThreads, 0, stream>>>(src, lds, dst, ldd, rows, cols);
   CUDA_LAUNCH_CHECK();
 }
 
@@ -36,15 +54,27 @@ void narrow(const double* in, float* out, int64_t n, cudaStream_t stream) {
   CUDA_LAUNCH_CHECK();
 }
 
-void round_to_float(double* x, int64_t n, cudaStream_t stream) {
+void shift_negate(double* a, int64_t lda, int64_t n, double sigma, cudaStream_t stream) {
   if (n == 0) return;
-  round_to_float_kernel<<<grid_for(n), kThreads, 0, stream>>>(x, n);
+  shift_negate_kernel<<<grid_for(n * n), kThreads, 0, stream>>>(a, lda, n, sigma);
   CUDA_LAUNCH_CHECK();
 }
 
-void mirror_lower(double* a, int64_t n, cudaStream_t stream) {
+void scale_diagonal(double* a, int64_t lda, int64_t n, double factor, cudaStream_t stream) {
   if (n == 0) return;
-  mirror_lower_kernel<<<grid_for(n * n), kThreads, 0, stream>>>(a, n);
+  scale_diagonal_kernel<<<grid_for(n), kThreads, 0, stream>>>(a, lda, n, factor);
+  CUDA_LAUNCH_CHECK();
+}
+
+void zero_upper(double* a, int64_t lda, int64_t n, cudaStream_t stream) {
+  if (n == 0) return;
+  zero_upper_kernel<<<grid_for(n * n), kThreads, 0, stream>>>(a, lda, n);
+  CUDA_LAUNCH_CHECK();
+}
+
+void scale_columns(double* a, int64_t lda, int64_t rows, int64_t cols, const double* scales, cudaStream_t stream) {
+  if (rows * cols == 0) return;
+  scale_columns_kernel<<<grid_for(rows * cols), kThreads, 0, stream>>>(a, lda, rows, cols, scales);
   CUDA_LAUNCH_CHECK();
 }
 

@@ -1,17 +1,21 @@
 #pragma once
-// Element steps of the CUDA Linalg (linalg_aux.cu): float32 <-> float64, the float32 rounding CAT applies
-// after each projection, and the mirror that makes a lower-triangle result full. Device pointers.
+// Element steps of DeviceDenseOps (linalg_aux.cu), the device twins of HostDenseOps' loops
+// (methods/host_dense_ops.cpp): widening a column-major block, rounding to float32, the triangle and diagonal
+// edits of the removal-basis solve, and per-column scaling. Device pointers, column-major, leading dimensions.
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
 
 namespace cm::gpu {
 
-void widen(const float* in, double* out, int64_t n, cudaStream_t stream);
+void widen_block(const float* src, int64_t lds, double* dst, int64_t ldd, int64_t rows, int64_t cols,
+                 cudaStream_t stream);
 void narrow(const double* in, float* out, int64_t n, cudaStream_t stream);
-// x = (double)(float)x: a float32 tensor's value held in float64.
-void round_to_float(double* x, int64_t n, cudaStream_t stream);
-// a[n, n] column-major: the upper triangle becomes the mirror of the lower one.
-void mirror_lower(double* a, int64_t n, cudaStream_t stream);
+// The lower triangle of the n x n a becomes sigma I - a.
+void shift_negate(double* a, int64_t lda, int64_t n, double sigma, cudaStream_t stream);
+void scale_diagonal(double* a, int64_t lda, int64_t n, double factor, cudaStream_t stream);
+void zero_upper(double* a, int64_t lda, int64_t n, cudaStream_t stream);
+// Column j of the rows x cols a times scales[j] (device memory).
+void scale_columns(double* a, int64_t lda, int64_t rows, int64_t cols, const double* scales, cudaStream_t stream);
 
 }  // namespace cm::gpu

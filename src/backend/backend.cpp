@@ -8,7 +8,7 @@
 
 namespace cm {
 
-bool backend_uses_cuda(const std::string& name) {
+bool backend_uses_cuda([[maybe_unused]] const std::string& name) {
 #if CATMERGE_HAVE_CUDA
   return name == "cuda" || (name == "auto" && cuda_device_count() > 0);
 #else

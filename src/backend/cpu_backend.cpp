@@ -9,6 +9,7 @@
 
 #include "activations.hpp"
 #include "common/error.hpp"
+#include "common/parallel.hpp"
 #include "layernorm.hpp"
 #include "methods/linalg.hpp"
 #include "softmax.hpp"
@@ -80,6 +81,7 @@ class CpuBackend : public Backend {
 
 std::unique_ptr<Backend> make_cpu_backend(int threads) {
   if (threads > 0) openblas_set_num_threads(threads);
+  set_cpu_threads(threads);
   return std::make_unique<CpuBackend>();
 }
 

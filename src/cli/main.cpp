@@ -104,8 +104,8 @@ int run(int local_rank, cm::Communicator& world, std::shared_ptr<cm::Communicato
             << " experts, " << job->size() << " ranks) in " << r.total << " s [open " << r.open << ", features "
             << r.features << ", prepare " << r.prepare << ", merge+write " << r.merge_write << "]\n";
   if (cfg.method == "cat")
-    std::cout << "  cat on rank 0: conflict Gram " << r.cat.gram << " s, bases " << r.cat.bases << " s, projection "
-              << r.cat.project << " s\n";
+    std::cout << "  cat on rank 0: products " << r.cat.products << " s, bases " << r.cat.bases << " s, projection "
+              << r.cat.project << " s; " << r.cat.formed << " formed, " << r.cat.reduced << " reduced\n";
   for (size_t k = 0; k < r.bytes_read.size() && job->size() > 1; ++k)
     std::cout << "  rank " << k << ": read " << r.bytes_read[k] << " bytes, shard " << r.shard_bytes[k]
               << " bytes (base checkpoint)\n";

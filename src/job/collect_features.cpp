@@ -3,7 +3,6 @@
 #include "common/error.hpp"
 #include "features/clip_forward.hpp"
 #include "io/exemplars.hpp"
-#include "methods/linalg.hpp"
 
 namespace cm {
 
@@ -46,7 +45,7 @@ std::vector<FeatureStore> collect_features(const JobConfig& cfg, const JobInputs
   const ClipForward forward(clip, backend);
   std::vector<FeatureStore> stores;
   for (size_t k = 0; k < in.num_experts(); ++k) {
-    stores.emplace_back(sites_of(in.model(), mine), &backend.linalg());
+    stores.emplace_back(sites_of(in.model(), mine));
     const Images images = read_task_exemplars(cfg, clip, k);
     const Checkpoint& expert = in.expert(k);
     WeightSource weights = [&](const std::string& name) { return in.read(expert, name); };

@@ -129,7 +129,7 @@ MergeReport run_merge(const JobConfig& cfg, Communicator& comm) {
   ctx.features = &features;
   ctx.reducer = &comm;
   ctx.linalg = &backend->linalg();
-  ctx.times = &report.cat;
+  ctx.cat_stats = &report.cat;
   ctx.fisher = [&](int k, const MergeUnit& u) { return unit_slice(in.read(in.fisher(k), u.name()), u); };
   Params params(cfg.method_params, cfg.source + ": method");
   std::unique_ptr<Method> method = make_method(cfg.method, params, ctx);

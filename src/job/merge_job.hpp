@@ -11,7 +11,7 @@ namespace cm {
 // What a run measured: wall time of each phase (seconds, this rank) and bytes per rank.
 struct MergeReport {
   double open = 0, features = 0, prepare = 0, merge_write = 0, total = 0;
-  ConflictTimes cat;                  // CAT's linear steps, inside merge_write
+  ConflictStats cat;                  // CAT's linear steps, inside merge_write
   std::vector<uint64_t> bytes_read;   // per rank: every byte of weights read (shard + forward)
   std::vector<uint64_t> shard_bytes;  // per rank: bytes of its own tensors in the base checkpoint
 };

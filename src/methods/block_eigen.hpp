@@ -1,38 +1,30 @@
 #pragma once
-// The block eigensolver behind CAT's removal bases for large out-dimensions (docs/DESIGN.md "Removal
-// bases"): the c largest eigenpairs of a symmetric operator G that is only ever applied to blocks of
-// vectors, never formed. Block Davidson with the identity as preconditioner (its search space is block
-// Lanczos's Krylov space), with full re-orthogonalisation, a Rayleigh-Ritz step on the projected matrix
-// every iteration and a thick restart that keeps the best Ritz vectors. The steps run on BlockOps, whose
-// memory is host memory on the CPU and device memory on a GPU, so both run this very algorithm.
+// The block eigensolver of the large removal-basis problems (methods/top_eigen.hpp, docs/DESIGN.md
+// "Removal bases"): the c largest eigenpairs of a symmetric operator G that is only ever applied to blocks of
+// vectors. Block Lanczos with full reorthogonalisation (two classical Gram-Schmidt passes against every basis
+// vector, SVQB within the block): the projected matrix H = V^T G V grows a block column per step from the
+// reorthogonalisation coefficients, its eigenpairs are the Ritz pairs, and the residual of a Ritz pair is read
+// off the last coupling block without forming it. When the basis is full it restarts from the c + extra best
+// Ritz vectors and the pending block. The n-long vectors live in DenseOps memory (host on the CPU, device on
+// a GPU), the small projected problems on the host, so both backends run this very algorithm.
 #include <cstdint>
 #include <vector>
 
+#include "methods/dense_ops.hpp"
+
 namespace cm {
 
-// Column-major float64 matrices of dim() rows in the memory of one implementation.
-class BlockOps {
+// A symmetric operator on vectors of dim() values in the memory of some DenseOps.
+class SymmetricOperator {
  public:
-  virtual ~BlockOps() = default;
-  // n, the operator's dimension.
+  virtual ~SymmetricOperator() = default;
   virtual int64_t dim() const = 0;
-  // Storage for `count` values: slot s is the same memory on every call (regrown, contents then lost,
-  // when a call asks for more) for as long as the ops live.
-  virtual double* scratch(int slot, int64_t count) = 0;
-  // gv = G v for `cols` columns (both n x cols, leading dimension n).
+  // gv = G v for `cols` columns (both dim() x cols, leading dimension dim()).
   virtual void apply(const double* v, double* gv, int64_t cols) = 0;
-  // c = alpha op(a) op(b) + beta c with op(a) m x k and op(b) k x n.
-  virtual void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha, const double* a,
-                    int64_t lda, const double* b, int64_t ldb, double beta, double* c, int64_t ldc) = 0;
-  // Eigendecomposition of the symmetric m x m matrix a (its lower triangle is read): eigenvalues ascending
-  // into w (host memory), the unit eigenvector of w[j] into column j of a. False if it does not converge.
-  virtual bool eigh(int64_t m, double* a, int64_t lda, double* w) = 0;
-  // Column j of the rows x cols matrix a times scales[j] (host memory).
-  virtual void scale_columns(double* a, int64_t lda, int64_t rows, int64_t cols, const double* scales) = 0;
-  virtual void copy(const double* src, double* dst, int64_t count) = 0;
-  virtual void upload(const double* host, double* dst, int64_t count) = 0;
-  virtual void download(const double* src, double* host, int64_t count) = 0;
 };
+
+// The double slots of DenseOps the solver uses: [kBlockEigenFirstSlot, kBlockEigenFirstSlot + 8).
+constexpr int kBlockEigenFirstSlot = 0;
 
 struct BlockEigenOptions {
   // A pair is converged when ||G u - theta u|| <= tol * max |theta|. By Davis-Kahan the projector onto the c
@@ -45,7 +37,7 @@ struct BlockEigenOptions {
   // the spectrum; past this budget the dense solver is the cheaper way.
   double apply_budget = 0.25;
   int extra = 5;          // block size: c + extra (the extra vectors speed up the c-th pair)
-  int basis_blocks = 12;  // search space: at most this many blocks
+  int basis_blocks = 12;  // basis: at most this many blocks before a restart
   uint32_t seed = 0;      // of the start block
 };
 
@@ -53,12 +45,15 @@ struct BlockEigenResult {
   bool converged = false;
   int iterations = 0;
   int64_t applies = 0;          // columns G was applied to
-  std::vector<double> values;   // the c largest Ritz values, ascending
-  std::vector<double> vectors;  // their unit Ritz vectors, vector j at j * n
+  std::vector<double> values;   // the c largest Ritz values, ascending (when converged)
+  std::vector<double> vectors;  // their unit Ritz vectors, vector j at j * n (when converged)
+  // The smallest and largest Ritz value of the last step, converged or not. Ritz values lie in the spectrum's
+  // range, so G's smallest eigenvalue is <= lowest and its largest >= highest.
+  double lowest = 0, highest = 0;
 };
 
-// Requires 1 <= c <= ops.dim(). The start block is a fixed function of (options.seed, row, column), so
+// Requires 1 <= c <= op.dim(). The start block is a fixed function of (options.seed, row, column), so
 // every implementation starts from the same vectors.
-BlockEigenResult block_top_eigen(BlockOps& ops, int c, const BlockEigenOptions& options);
+BlockEigenResult block_top_eigen(DenseOps& ops, SymmetricOperator& op, int c, const BlockEigenOptions& options);
 
 }  // namespace cm

@@ -1,14 +1,17 @@
 // CAT Merging (METHODS.md, Sun et al. 2025): before task arithmetic, remove from every other task vector
 // the parts that conflict with task k on task k's features. Linear units: project T_i (i != k) off the
-// top eigenvectors of G_k = sum_{i != k} T_i (S_k - lambda S_i) T_i^T. Norm scales and shifts: zero the
-// c entries of T_i (i != k) that score highest for task k. Every basis and mask comes from the original
-// task vectors; only then are they applied. The bases and projections run on the context's Linalg (the
-// backend's device, or the CPU), which picks the dense or the block eigensolver by the rule of linalg.hpp.
+// top eigenvectors of G_k = sum_{i != k} T_i (S_k - lambda S_i) T_i^T, found from the exemplar rows
+// (methods/conflict_bases.hpp). Norm scales and shifts: zero the c entries of T_i (i != k) that score
+// highest for task k. Every basis and mask comes from the original task vectors; only then are they
+// applied. The bases and projections run on the context's Linalg (the backend's device, or the CPU).
+#include <map>
 #include <string>
+#include <utility>
 
 #include "common/error.hpp"
 #include "methods/cat_masks.hpp"
 #include "methods/conflict_timer.hpp"
+#include "methods/lapack.hpp"
 #include "methods/linalg.hpp"
 #include "methods/method_common.hpp"
 
@@ -57,22 +60,33 @@ class Cat : public Method {
     return s;
   }
 
-  void trim_linear(const MergeUnit& unit, TaskVectors& tasks) const {
+  // Task k's rows at the unit's site: the recorded rows, or rows equivalent to its S where S was kept
+  // (at least as many rows as inputs), computed once per site.
+  FeatureRows rows_of(size_t k, const MergeUnit& unit, int64_t in) {
+    const SiteStats& s = site(k, unit, SiteKind::LinearInput, in);
+    if (s.has_rows()) return {s.x.data(), s.rows};
+    auto [it, fresh] = factors_.try_emplace({k, unit.tensor->site});
+    if (fresh) it->second.first = gram_factor_rows(s.gram.data(), in, &it->second.second);
+    return {it->second.first.data(), it->second.second};
+  }
+
+  void trim_linear(const MergeUnit& unit, TaskVectors& tasks) {
     if (c_ == 0) return;  // no basis to remove: skip the eigendecompositions
     CM_ASSERT(unit.shape.size() == 2);
     ConflictProblem p;
     p.where = unit.name();
     p.out = unit.shape[0];
     p.in = unit.shape[1];
-    p.tasks = &tasks;
     p.lambda = lambda_;
-    p.times = ctx_.times;
-    for (size_t k = 0; k < tasks.size(); ++k) p.grams.push_back(site(k, unit, SiteKind::LinearInput, p.in).gram.data());
+    for (size_t k = 0; k < tasks.size(); ++k) {
+      p.tasks.push_back(tasks[k].data());
+      p.rows.push_back(rows_of(k, unit, p.in));
+    }
     Linalg& la = ctx_.linalg ? *ctx_.linalg : cpu_linalg();
-    const std::vector<Basis> bases = la.top_eigvecs(p, c_);
-    StepTimer timer(ctx_.times);
+    const std::vector<Basis> bases = la.top_eigvecs(p, c_, ctx_.cat_stats);
+    StepTimer timer(ctx_.cat_stats);
     la.project(bases, p.out, p.in, tasks);  // returns with the results on the host, whatever the device
-    timer.lap(&ConflictTimes::project);
+    timer.lap(&ConflictStats::project);
   }
 
   // Norm scales (norm = true): scores from the per-entry sums of xhat^2; shifts: from T_i^2 alone.
@@ -85,6 +99,7 @@ class Cat : public Method {
   }
 
   MergeContext ctx_;
+  std::map<std::pair<size_t, std::string>, std::pair<std::vector<float>, int64_t>> factors_;  // (task, site)
   bool per_expert_;  // `alphas` given: sum_k alpha_k That_k; else alpha * sum_k That_k
   std::vector<double> alphas_;
   int c_;

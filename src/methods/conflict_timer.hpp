@@ -1,24 +1,24 @@
 #pragma once
-// Adds the wall time of consecutive steps to a ConflictTimes field when the caller asked for times.
+// Adds the wall time of consecutive steps to a ConflictStats field when the caller asked for stats.
 #include <chrono>
 
-#include "methods/linalg.hpp"
+#include "methods/conflict_bases.hpp"
 
 namespace cm {
 
 class StepTimer {
  public:
-  explicit StepTimer(ConflictTimes* times) : times_(times), last_(std::chrono::steady_clock::now()) {}
-  // Adds the time since the previous lap (or construction) to times->*field.
-  void lap(double ConflictTimes::*field) {
-    if (!times_) return;
+  explicit StepTimer(ConflictStats* stats) : stats_(stats), last_(std::chrono::steady_clock::now()) {}
+  // Adds the time since the previous lap (or construction) to stats->*field.
+  void lap(double ConflictStats::*field) {
+    if (!stats_) return;
     const auto now = std::chrono::steady_clock::now();
-    times_->*field += std::chrono::duration<double>(now - last_).count();
+    stats_->*field += std::chrono::duration<double>(now - last_).count();
     last_ = now;
   }
 
  private:
-  ConflictTimes* times_;
+  ConflictStats* stats_;
   std::chrono::steady_clock::time_point last_;
 };
 

@@ -44,4 +44,20 @@ bool solve_spd(int64_t n, double* a, int64_t nrhs, double* b) {
   return true;
 }
 
+std::vector<float> gram_factor_rows(const double* s, int64_t n, int64_t* rank) {
+  *rank = 0;
+  if (n == 0) return {};
+  std::vector<double> u(s, s + n * n);  // symmetric: row-major = column-major
+  std::vector<lapack_int> piv(static_cast<size_t>(n));
+  lapack_int r = 0;
+  const lapack_int info = LAPACKE_dpstrf(LAPACK_COL_MAJOR, 'U', dim(n), u.data(), dim(n), piv.data(), &r, -1.0);
+  CM_ASSERT(info >= 0);
+  // P^T S P = U^T U with (S P) column j = S column piv[j]: R = U P^T puts U's column j at column piv[j].
+  std::vector<float> rows(static_cast<size_t>(r * n), 0.0f);
+  for (lapack_int i = 0; i < r; ++i)
+    for (int64_t j = i; j < n; ++j) rows[i * n + (piv[j] - 1)] = static_cast<float>(u[j * n + i]);
+  *rank = r;
+  return rows;
+}
+
 }  // namespace cm

@@ -3,6 +3,7 @@
 // error checks, used by the CPU Linalg (methods/cpu_linalg.cpp). Matrices are row-major and packed
 // (leading dimension = number of columns).
 #include <cstdint>
+#include <vector>
 
 namespace cm {
 
@@ -19,5 +20,10 @@ bool symmetric_eigen(int64_t n, double* a, double* w);
 // sides given as the rows of b[nrhs, n]; the rows of b become the solutions and a its factor.
 // False when a is not positive definite (a is then clobbered; b unchanged).
 bool solve_spd(int64_t n, double* a, int64_t nrhs, double* b);
+
+// Rows R [rank, n] (row-major float32) with R^T R = S for the symmetric positive semidefinite s[n, n], from a
+// Cholesky factorisation with pivoting (dpstrf) that stops at S's numerical rank: rows equivalent to feature
+// rows X with X^T X = S, at most n of them.
+std::vector<float> gram_factor_rows(const double* s, int64_t n, int64_t* rank);
 
 }  // namespace cm

@@ -19,7 +19,7 @@ namespace cm {
 using TaskVectors = std::vector<std::vector<float>>;  // [K][unit numel]
 
 class Linalg;          // methods/linalg.hpp
-struct ConflictTimes;  // methods/linalg.hpp
+struct ConflictStats;  // methods/conflict_bases.hpp
 
 // Visits every merge unit of this process (its shard) with base values and task vectors.
 class UnitStream {
@@ -40,8 +40,8 @@ struct MergeContext {
   Reducer* reducer = nullptr;
   // The heavy linear algebra (CAT, RegMean): the backend's device; nullptr is the CPU (cpu_linalg()).
   Linalg* linalg = nullptr;
-  // When set, CAT adds the time of its linear steps here.
-  ConflictTimes* times = nullptr;
+  // When set, CAT adds the times and counts of its linear steps here.
+  ConflictStats* cat_stats = nullptr;
 };
 
 class Method {

@@ -28,8 +28,9 @@ class RegMean : public Method {
       CM_ASSERT(site.kind == SiteKind::LinearInput && site.dim == in);
       if (site.rows == 0) fail(unit.name(), "regmean: no feature rows recorded for expert " + std::to_string(k + 1));
       const double n = static_cast<double>(site.rows);
+      const std::vector<double> s = site.gram_matrix();
       for (int64_t r = 0; r < in; ++r)
-        for (int64_t c = 0; c < in; ++c) g[r * in + c] = site.gram[r * in + c] / n * (r == c ? 1.0 : reduction_);
+        for (int64_t c = 0; c < in; ++c) g[r * in + c] = s[r * in + c] / n * (r == c ? 1.0 : reduction_);
       for (int64_t i = 0; i < out * in; ++i) w[i] = static_cast<double>(base[i] + tasks[k][i]);  // W_k, float32
       for (int64_t i = 0; i < in * in; ++i) gram_sum[i] += g[i];
       la.dgemm(false, false, out, in, in, 1.0, w.data(), g.data(), 1.0, rhs.data());  // += W_k G_k

@@ -76,7 +76,7 @@ TEST_F(CudaCat, MethodOnTheCudaLinalgMatchesCpu) {
   const std::unique_ptr<Backend> cuda = make_backend("cuda", 0, "test");
   std::vector<FeatureStore> gpu_features, cpu_features;
   for (int k = 0; k < K; ++k) {
-    gpu_features.emplace_back(std::vector<std::string>{}, &cuda->linalg());
+    gpu_features.emplace_back();
     cpu_features.emplace_back();
     for (FeatureStore* f : {&gpu_features.back(), &cpu_features.back()}) {
       const auto rows = testing::random_floats(40 * in, 60 + k);

@@ -6,7 +6,6 @@
 #include "convert_cuda.hpp"
 #include "dtype_convert.hpp"
 #include "gpu_testing.hpp"
-#include "linalg_aux_cuda.hpp"
 #include "rotary.hpp"
 #include "rotary_cuda.hpp"
 #include "task_vector.hpp"
@@ -82,34 +81,6 @@ TEST_F(GpuElementwise, TaskVectorsAndTheirFirstBadEntry) {
   bad[49999] = -std::numeric_limits<float>::infinity();
   EXPECT_EQ(gpu::task_vector(device(bad), device(base), out, 50000, flag, stream()), 31337);
   EXPECT_FALSE(finite_value(task_delta(bad[31337], base[31337])));
-}
-
-TEST_F(GpuElementwise, WidenNarrowRoundMirror) {
-  const auto f = random_floats(1000, 5);
-  double* d = device_zeros<double>(f.size());
-  gpu::widen(device(f), d, 1000, stream());
-  std::vector<double> w = host(d, f.size());
-  for (size_t i = 0; i < f.size(); ++i) ASSERT_EQ(w[i], static_cast<double>(f[i]));
-  std::vector<double> x(1000);
-  for (size_t i = 0; i < x.size(); ++i) x[i] = 1.0 / (3.0 + static_cast<double>(i));
-  double* dx = device(x);
-  gpu::round_to_float(dx, 1000, stream());
-  float* nf = device_zeros<float>(x.size());
-  gpu::narrow(device(x), nf, 1000, stream());
-  const auto rounded = host(dx, x.size());
-  const auto narrowed = host(nf, x.size());
-  for (size_t i = 0; i < x.size(); ++i) {
-    ASSERT_EQ(rounded[i], static_cast<double>(static_cast<float>(x[i])));
-    ASSERT_EQ(narrowed[i], static_cast<float>(x[i]));
-  }
-  const int64_t n = 37;
-  std::vector<double> a(n * n);
-  for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<double>(i);
-  double* da = device(a);
-  gpu::mirror_lower(da, n, stream());
-  const auto m = host(da, a.size());
-  for (int64_t r = 0; r < n; ++r)
-    for (int64_t c = 0; c < n; ++c) ASSERT_EQ(m[r + c * n], a[std::max(r, c) + std::min(r, c) * n]);
 }
 
 }  // namespace

@@ -34,8 +34,8 @@ def ranks_of(config):
 def main():
     binary = sys.argv[1]
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([sys.executable, os.path.join(SOURCE, "tools", "make_random_clip.py"), tmp, "--width", "256",
-                        "--layers", "6", "--experts", "3"], check=True)
+        subprocess.run([sys.executable, os.path.join(SOURCE, "tools", "make_random_clip.py"), tmp, "--width", "512",
+                        "--layers", "8", "--experts", "4"], check=True)
         config = os.path.join(tmp, "merge.yaml")
         output = os.path.join(tmp, "merged.h5")
         job = subprocess.Popen(["mpirun", "-np", "3", binary, "run", config], env=MPI_ENV, stdout=subprocess.PIPE,
@@ -46,7 +46,7 @@ def main():
                 print("FAIL: the merge never started:", job.communicate()[1])
                 return 1
             time.sleep(0.05)
-        time.sleep(1.0)
+        time.sleep(0.3)
         ranks = ranks_of(config)
         victim = [pid for pid, rank in ranks.items() if rank == 1]
         if len(ranks) != 3 or not victim or job.poll() is not None:
