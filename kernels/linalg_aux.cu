@@ -13,8 +13,12 @@ __global__ void widen_block_kernel(const float* src, int64_t lds, double* dst, i
     dst[c * ldd + r] = src[c * lds + r];
   }
 }
-__global__ void narrow_kernel(const double* in, float* out, int64_t n) {
-  for (int64_t i = thread_index(); i < n; i += thread_stride()) out[i] = static_cast<float>(in[i]);
+__global__ void narrow_block_kernel(const double* src, int64_t lds, float* dst, int64_t ldd, int64_t rows,
+                                    int64_t cols) {
+  for (int64_t i = thread_index(); i < rows * cols; i += thread_stride()) {
+    const int64_t r = i % rows, c = i / rows;
+    dst[c * ldd + r] = static_cast<float>(src[c * lds + r]);
+  }
 }
 __global__ void shift_negate_kernel(double* a, int64_t lda, int64_t n, double sigma) {
   for (int64_t i = thread_index(); i < n * n; i += thread_stride()) {
@@ -48,9 +52,10 @@ void widen_block(const float* src, int64_t lds, double* dst, int64_t ldd, int64_
   CUDA_LAUNCH_CHECK();
 }
 
-void narrow(const double* in, float* out, int64_t n, cudaStream_t stream) {
-  if (n == 0) return;
-  narrow_kernel<<<grid_for(n), kThreads, 0, stream>>>(in, out, n);
+void narrow_block(const double* src, int64_t lds, float* dst, int64_t ldd, int64_t rows, int64_t cols,
+                  cudaStream_t stream) {
+  if (rows * cols == 0) return;
+  narrow_block_kernel<<<grid_for(rows * cols), kThreads, 0, stream>>>(src, lds, dst, ldd, rows, cols);
   CUDA_LAUNCH_CHECK();
 }
 

@@ -6,10 +6,10 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libopenblas-dev libopenblas0-pthread liblapacke-dev
   libhdf5-dev hdf5-tools
-  libyaml-cpp-dev nlohmann-json3-dev libssl-dev
+  libyaml-cpp-dev nlohmann-json3-dev libxxhash-dev
   libgtest-dev
   openmpi-bin libopenmpi-dev
-  python3-h5py python3-numpy
+  python3-h5py python3-numpy python3-xxhash
   gnuplot-nox
 )
 missing=()

@@ -196,8 +196,9 @@ ModelSpec clip_vit_model(const Checkpoint& base, const ClipVisionConfig& c) {
                             " equal row blocks");
     m.tensors.push_back(TensorSpec{name, role, t->dtype, t->shape, stage, site, parts});
   };
+  // Every site records one row per token, but the post-LayerNorm: one per image (the class token).
   auto add_site = [&](const std::string& name, SiteKind kind, int64_t dim, int stage) {
-    m.sites.push_back(Site{name, kind, dim, stage});
+    m.sites.push_back(Site{name, kind, dim, stage, stage == c.layers + 1 ? 1 : c.tokens()});
   };
   const ClipNames& n = c.names;
 

@@ -1,5 +1,6 @@
 // catmerge command line: run, eval, plan, inspect, version. Every error is one line on stderr; under several
 // ranks the failing rank names itself and ends every rank of the job (MPI_Abort), so none hangs.
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -100,15 +101,27 @@ int run(int local_rank, cm::Communicator& world, std::shared_ptr<cm::Communicato
   job = cm::make_job_communicator(cfg.backend, world, cfg.local_rank);
   const cm::MergeReport r = cm::run_merge(cfg, *job);
   if (job->rank() != 0) return 0;
-  std::cout << "catmerge: wrote " << cfg.output_path << " (" << cfg.method << ", " << cfg.experts.size()
-            << " experts, " << job->size() << " ranks) in " << r.total << " s [open " << r.open << ", features "
-            << r.features << ", prepare " << r.prepare << ", merge+write " << r.merge_write << "]\n";
+  const auto gb = [](uint64_t bytes) { return static_cast<double>(bytes) / 1e9; };
+  const uint64_t peak = *std::max_element(r.peak_rss.begin(), r.peak_rss.end());
+  std::printf("catmerge: wrote %s (%s, %zu experts, %d ranks) in %.3g s [open %.3g, features %.3g, prepare %.3g, "
+              "merge %.3g, write %.3g]; peak RSS %.2f GB (largest rank), inputs %.2f GB\n",
+              cfg.output_path.c_str(), cfg.method.c_str(), cfg.experts.size(), job->size(), r.total, r.open,
+              r.features, r.prepare, r.merge, r.write, gb(peak), gb(r.input_bytes));
   if (cfg.method == "cat")
-    std::cout << "  cat on rank 0: products " << r.cat.products << " s, bases " << r.cat.bases << " s, projection "
-              << r.cat.project << " s; " << r.cat.formed << " formed, " << r.cat.reduced << " reduced\n";
+    std::printf("  cat on rank 0: products %.3g s, bases %.3g s (thread time: A %.3g s, G or C and M %.3g s, eigensolves "
+                "%.3g s), projection %.3g s; tasks %lld formed, %lld reduced; eigensolves %lld direct, %lld shift-invert, "
+                "%lld negative definite, %lld fallback (%lld factorisations, %lld applies); features %.3g GB\n",
+                r.cat.products, r.cat.bases, r.cat.task_products, r.cat.task_forming, r.cat.task_eigen, r.cat.project,
+                static_cast<long long>(r.cat.formed),
+                static_cast<long long>(r.cat.reduced), static_cast<long long>(r.cat.direct),
+                static_cast<long long>(r.cat.shift_invert), static_cast<long long>(r.cat.negative),
+                static_cast<long long>(r.cat.fallback), static_cast<long long>(r.cat.shift_factorisations),
+                static_cast<long long>(r.cat.shift_applies), gb(r.feature_bytes));
   for (size_t k = 0; k < r.bytes_read.size() && job->size() > 1; ++k)
-    std::cout << "  rank " << k << ": read " << r.bytes_read[k] << " bytes, shard " << r.shard_bytes[k]
-              << " bytes (base checkpoint)\n";
+    std::printf("  rank %zu: read %llu bytes, shard %llu bytes (base checkpoint), cost %.4g, peak RSS %.2f GB\n", k,
+                static_cast<unsigned long long>(r.bytes_read[k]), static_cast<unsigned long long>(r.shard_bytes[k]),
+                r.shard_cost[k], gb(r.peak_rss[k]));
+  std::fflush(stdout);
   return 0;
 }
 
@@ -117,7 +130,7 @@ int plan(const std::vector<std::string>& args) {
   const cm::JobConfig cfg = cm::load_config(a.config, a.sets);
   const auto base = cm::open_checkpoint(cfg.base);
   const cm::ModelSpec model = cm::describe_model(cfg.arch, *base).model;
-  std::cout << cm::describe_plan(cm::make_plan(model, a.ranks), model);
+  std::cout << cm::describe_plan(cm::plan_run(cfg, a.ranks, model), model);
   return 0;
 }
 

@@ -1,14 +1,24 @@
 #pragma once
 // The job's communicator: who this process is, the reductions of whole-model statistics (Reducer),
-// point-to-point transfers of hidden states along the feature pipeline, and the gather that brings
-// each round of merged tensors to rank 0. MPI implements it on CPUs (comm/mpi_communicator.*), NCCL on
-// GPUs; SoloCommunicator is the one-process job (and the unit tests), with no MPI at all.
+// point-to-point transfers of hidden states along the feature pipeline, and the non-blocking transfers that
+// bring each merged tensor to rank 0 as soon as it is merged. MPI implements it on CPUs
+// (comm/mpi_communicator.*), NCCL on GPUs; SoloCommunicator is the one-process job (and the unit tests), with
+// no MPI at all.
 #include <cstddef>
-#include <vector>
+#include <memory>
 
 #include "comm/reducer.hpp"
 
 namespace cm {
+
+// A transfer in flight. Its buffer must stay alive and untouched until it is done.
+class Request {
+ public:
+  virtual ~Request() = default;
+  // Whether it has completed, without waiting (and driving the transfer on).
+  virtual bool done() = 0;
+  virtual void wait() = 0;
+};
 
 class Communicator : public Reducer {
  public:
@@ -19,9 +29,10 @@ class Communicator : public Reducer {
   virtual void send(const float* data, size_t n, int dest) = 0;
   virtual void recv(float* data, size_t n, int src) = 0;
 
-  // Collective: every rank contributes n floats (n may differ, may be 0). On `root`, out receives all
-  // contributions concatenated in rank order and counts[r] the size of rank r's; elsewhere both are left empty.
-  virtual void gather(const float* data, size_t n, int root, std::vector<float>* out, std::vector<size_t>* counts) = 0;
+  // Non-blocking transfers of `bytes` bytes; messages between two ranks arrive in the order they were sent,
+  // each matched by exactly one receive of the same size.
+  virtual std::unique_ptr<Request> isend(const void* data, size_t bytes, int dest) = 0;
+  virtual std::unique_ptr<Request> irecv(void* data, size_t bytes, int src) = 0;
 
   // Collective: waits for every rank.
   virtual void barrier() = 0;
@@ -41,7 +52,8 @@ class SoloCommunicator : public Communicator {
   int size() const override { return 1; }
   void send(const float*, size_t, int) override;
   void recv(float*, size_t, int) override;
-  void gather(const float* data, size_t n, int root, std::vector<float>* out, std::vector<size_t>* counts) override;
+  std::unique_ptr<Request> isend(const void*, size_t, int) override;
+  std::unique_ptr<Request> irecv(void*, size_t, int) override;
   void barrier() override {}
   [[noreturn]] void abort(int code) override;
 };

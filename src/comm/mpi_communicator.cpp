@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <climits>
 #include <cstdlib>
+#include <memory>
+#include <vector>
 
 #include "comm/mpi_check.hpp"
 
@@ -63,30 +65,51 @@ void MpiCommunicator::recv(float* data, size_t n, int src) {
   } while (done < n);
 }
 
-void MpiCommunicator::gather(const float* data, size_t n, int root, std::vector<float>* out,
-                             std::vector<size_t>* counts) {
-  // Sizes first, so the root can place every contribution; then the payloads, rank by rank.
-  const uint64_t mine = n;
-  std::vector<uint64_t> sizes(rank_ == root ? size_ : 0);
-  MPI_CHECK(MPI_Gather(&mine, 1, MPI_UINT64_T, sizes.data(), 1, MPI_UINT64_T, root, comm_));
-  out->clear();
-  counts->clear();
-  if (rank_ != root) {
-    if (n > 0) send(data, n, root);
-    return;
+namespace {
+
+// Tag of the merged tensors' transfers, apart from the pipeline's (tag 0).
+constexpr int kTensorTag = 1;
+
+// One MPI request per piece of at most kMaxChunk bytes; an empty transfer is one empty message.
+class MpiRequest : public Request {
+ public:
+  template <class Start>
+  MpiRequest(size_t bytes, Start start) {
+    size_t done = 0;
+    do {
+      const int count = static_cast<int>(std::min(kMaxChunk, bytes - done));
+      requests_.emplace_back();
+      start(done, count, &requests_.back());
+      done += static_cast<size_t>(count);
+    } while (done < bytes);
   }
-  size_t total = 0;
-  for (uint64_t s : sizes) total += s;
-  out->resize(total);
-  counts->assign(sizes.begin(), sizes.end());
-  size_t at = 0;
-  for (int r = 0; r < size_; ++r) {
-    if (r == root)
-      std::copy(data, data + n, out->begin() + static_cast<ptrdiff_t>(at));
-    else if (sizes[r] > 0)
-      recv(out->data() + at, sizes[r], r);
-    at += sizes[r];
+  bool done() override {
+    int flag = 0;
+    MPI_CHECK(MPI_Testall(static_cast<int>(requests_.size()), requests_.data(), &flag, MPI_STATUSES_IGNORE));
+    return flag != 0;
   }
+  void wait() override {
+    MPI_CHECK(MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE));
+  }
+
+ private:
+  std::vector<MPI_Request> requests_;
+};
+
+}  // namespace
+
+std::unique_ptr<Request> MpiCommunicator::isend(const void* data, size_t bytes, int dest) {
+  const char* p = static_cast<const char*>(data);
+  return std::make_unique<MpiRequest>(bytes, [&](size_t at, int count, MPI_Request* r) {
+    MPI_CHECK(MPI_Isend(p + at, count, MPI_BYTE, dest, kTensorTag, comm_, r));
+  });
+}
+
+std::unique_ptr<Request> MpiCommunicator::irecv(void* data, size_t bytes, int src) {
+  char* p = static_cast<char*>(data);
+  return std::make_unique<MpiRequest>(bytes, [&](size_t at, int count, MPI_Request* r) {
+    MPI_CHECK(MPI_Irecv(p + at, count, MPI_BYTE, src, kTensorTag, comm_, r));
+  });
 }
 
 void MpiCommunicator::barrier() { MPI_CHECK(MPI_Barrier(comm_)); }

@@ -17,7 +17,8 @@ class MpiCommunicator : public Communicator {
   int size() const override { return size_; }
   void send(const float* data, size_t n, int dest) override;
   void recv(float* data, size_t n, int src) override;
-  void gather(const float* data, size_t n, int root, std::vector<float>* out, std::vector<size_t>* counts) override;
+  std::unique_ptr<Request> isend(const void* data, size_t bytes, int dest) override;
+  std::unique_ptr<Request> irecv(void* data, size_t bytes, int src) override;
   void barrier() override;
   [[noreturn]] void abort(int code) override;
 

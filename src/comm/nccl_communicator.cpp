@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <memory>
 #include <string>
 
 #include "backend/cuda/cuda_backend.hpp"
@@ -69,40 +70,65 @@ void NcclCommunicator::recv(float* data, size_t n, int src) {
   CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
-// Sizes first (an all-gather of one count per rank), then one group in which the root receives every other
-// rank's contribution at its place in the result while each other rank sends.
-void NcclCommunicator::gather(const float* data, size_t n, int root, std::vector<float>* out,
-                              std::vector<size_t>* counts) {
-  std::vector<uint64_t> sizes(static_cast<size_t>(size_));
-  {
-    const uint64_t mine = n;
-    unsigned char* d = buf_.get((static_cast<size_t>(size_) + 1) * sizeof mine);
-    uint64_t* all = reinterpret_cast<uint64_t*>(d);
-    CUDA_CHECK(cudaMemcpyAsync(all + size_, &mine, sizeof mine, cudaMemcpyHostToDevice, stream_));
-    NCCL_CHECK(ncclAllGather(all + size_, all, 1, ncclUint64, comm_, stream_));
-    CUDA_CHECK(cudaMemcpyAsync(sizes.data(), all, sizes.size() * sizeof mine, cudaMemcpyDeviceToHost, stream_));
-    CUDA_CHECK(cudaStreamSynchronize(stream_));
+namespace {
+
+// A transfer on the communicator's stream, complete when the event recorded after it has fired. A receive
+// copies its device buffer to the host once found complete.
+class NcclRequest : public Request {
+ public:
+  NcclRequest(cudaStream_t stream, size_t bytes, void* host_out)
+      : stream_(stream), bytes_(bytes), host_out_(host_out) {
+    CUDA_CHECK(cudaEventCreateWithFlags(&event_, cudaEventDisableTiming));
   }
-  out->clear();
-  counts->clear();
-  std::vector<size_t> at(static_cast<size_t>(size_) + 1, 0);
-  for (int r = 0; r < size_; ++r) at[r + 1] = at[r] + sizes[r];
-  float* d = reinterpret_cast<float*>(buf_.get(std::max<size_t>(rank_ == root ? at[size_] : n, 1) * sizeof(float)));
-  if (rank_ == root) {
-    NCCL_CHECK(ncclGroupStart());
-    for (int r = 0; r < size_; ++r)
-      if (r != root && sizes[r] > 0) NCCL_CHECK(ncclRecv(d + at[r], sizes[r], ncclFloat32, r, comm_, stream_));
-    NCCL_CHECK(ncclGroupEnd());
-    out->resize(at[size_]);
-    counts->assign(sizes.begin(), sizes.end());
-    CUDA_CHECK(cudaMemcpyAsync(out->data(), d, at[size_] * sizeof(float), cudaMemcpyDeviceToHost, stream_));
-    CUDA_CHECK(cudaStreamSynchronize(stream_));
-    std::copy(data, data + n, out->begin() + static_cast<ptrdiff_t>(at[root]));
-  } else if (n > 0) {
-    CUDA_CHECK(cudaMemcpyAsync(d, data, n * sizeof(float), cudaMemcpyHostToDevice, stream_));
-    NCCL_CHECK(ncclSend(d, n, ncclFloat32, root, comm_, stream_));
-    CUDA_CHECK(cudaStreamSynchronize(stream_));
+  ~NcclRequest() override { cudaEventDestroy(event_); }  // no check: a destructor must not throw
+  unsigned char* buffer() { return buf_.get(std::max<size_t>(bytes_, 1)); }
+  void recorded() { CUDA_CHECK(cudaEventRecord(event_, stream_)); }
+  bool done() override {
+    if (finished_) return true;
+    const cudaError_t rc = cudaEventQuery(event_);
+    if (rc == cudaErrorNotReady) return false;
+    CUDA_CHECK(rc);
+    finish();
+    return true;
   }
+  void wait() override {
+    if (finished_) return;
+    CUDA_CHECK(cudaEventSynchronize(event_));
+    finish();
+  }
+
+ private:
+  void finish() {
+    if (host_out_ && bytes_ > 0) CUDA_CHECK(cudaMemcpy(host_out_, buf_.data(), bytes_, cudaMemcpyDeviceToHost));
+    finished_ = true;
+  }
+
+  cudaStream_t stream_;
+  size_t bytes_;
+  void* host_out_;
+  cudaEvent_t event_ = nullptr;
+  DeviceBuffer<unsigned char> buf_;
+  bool finished_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Request> NcclCommunicator::isend(const void* data, size_t bytes, int dest) {
+  auto r = std::make_unique<NcclRequest>(stream_, bytes, nullptr);
+  if (bytes > 0) {
+    unsigned char* d = r->buffer();
+    CUDA_CHECK(cudaMemcpyAsync(d, data, bytes, cudaMemcpyHostToDevice, stream_));
+    NCCL_CHECK(ncclSend(d, bytes, ncclUint8, dest, comm_, stream_));
+  }
+  r->recorded();
+  return r;
+}
+
+std::unique_ptr<Request> NcclCommunicator::irecv(void* data, size_t bytes, int src) {
+  auto r = std::make_unique<NcclRequest>(stream_, bytes, data);
+  if (bytes > 0) NCCL_CHECK(ncclRecv(r->buffer(), bytes, ncclUint8, src, comm_, stream_));
+  r->recorded();
+  return r;
 }
 
 // An all-reduce of one word that every rank must join, completed on every GPU.

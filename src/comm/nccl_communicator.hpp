@@ -1,6 +1,6 @@
 #pragma once
-// The Communicator over NCCL, for jobs whose ranks each drive a GPU: reductions, point-to-point transfers and
-// the gather run on the GPUs' interconnect. MPI only bootstraps it (rank 0 makes the NCCL unique id, MPI
+// The Communicator over NCCL, for jobs whose ranks each drive a GPU: reductions and point-to-point transfers
+// (the pipeline's hidden states, the merged tensors on their way to rank 0) run on the GPUs' interconnect. MPI only bootstraps it (rank 0 makes the NCCL unique id, MPI
 // broadcasts it) and ends the job on abort. Host pointers in and out, staged through device buffers.
 #include <cuda_runtime_api.h>
 #include <mpi.h>
@@ -27,7 +27,9 @@ class NcclCommunicator : public Communicator {
   int size() const override { return size_; }
   void send(const float* data, size_t n, int dest) override;
   void recv(float* data, size_t n, int src) override;
-  void gather(const float* data, size_t n, int root, std::vector<float>* out, std::vector<size_t>* counts) override;
+  // Staged through a device buffer of the request's own; a receive reaches the host when it is found done.
+  std::unique_ptr<Request> isend(const void* data, size_t bytes, int dest) override;
+  std::unique_ptr<Request> irecv(void* data, size_t bytes, int src) override;
   void barrier() override;
   [[noreturn]] void abort(int code) override;
 

@@ -1,6 +1,5 @@
 #pragma once
 #include <cstdint>
-#include <string>
 #include <string_view>
 
 namespace cm {
@@ -14,8 +13,5 @@ inline uint64_t fnv1a64(std::string_view s) {
   }
   return h;
 }
-
-// SHA-256 of a whole file as lowercase hex; recorded in the output for every input file.
-std::string sha256_file(const std::string& path);
 
 }  // namespace cm

@@ -12,6 +12,8 @@
 
 namespace cm {
 
+class SafetensorsFile;  // io/safetensors.hpp
+
 class Checkpoint {
  public:
   virtual ~Checkpoint() = default;
@@ -25,9 +27,17 @@ class Checkpoint {
   // nullptr when absent.
   virtual const TensorInfo* find(const std::string& name) const = 0;
 
-  // The tensor converted to float32, row-major. Throws cm::Error naming the file that holds it
-  // and the tensor when it is absent or unreadable.
-  virtual std::vector<float> read(const std::string& name) const = 0;
+  // Elements [first, first + count) of the tensor, flattened row-major, converted to float32 into out.
+  // Throws cm::Error naming the file that holds it and the tensor when it is absent or unreadable. Any
+  // thread may call it for safetensors files (each call maps the bytes it needs).
+  virtual void read_into(const std::string& name, int64_t first, int64_t count, float* out) const = 0;
+  // The whole tensor.
+  std::vector<float> read(const std::string& name) const;
+  // Hints: the tensor's bytes are needed soon; they are no longer needed in this process's memory.
+  virtual void will_need(const std::string&) const {}
+  virtual void release(const std::string&) const {}
+  // The safetensors files of the checkpoint, whose content-hash leaves are computed as they are read.
+  virtual std::vector<const SafetensorsFile*> shards() const { return {}; }
 
   // The file that holds `name` (for error messages and accounting).
   virtual std::string file_of(const std::string& name) const = 0;

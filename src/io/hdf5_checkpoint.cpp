@@ -16,7 +16,7 @@ class Hdf5Checkpoint final : public Checkpoint {
   const std::string& path() const override { return path_; }
   const std::vector<TensorInfo>& tensors() const override { return tensors_; }
   const TensorInfo* find(const std::string& name) const override;
-  std::vector<float> read(const std::string& name) const override;
+  void read_into(const std::string& name, int64_t first, int64_t count, float* out) const override;
   std::string file_of(const std::string&) const override { return path_; }
   std::vector<std::string> files() const override { return {path_}; }
   const std::string& config_json() const override { return config_; }
@@ -67,18 +67,36 @@ const TensorInfo* Hdf5Checkpoint::find(const std::string& name) const {
   return it == index_.end() ? nullptr : &tensors_[it->second];
 }
 
-std::vector<float> Hdf5Checkpoint::read(const std::string& name) const {
+// The elements as a hyperslab of the dataset viewed flat: HDF5 datasets of any rank are row-major.
+void Hdf5Checkpoint::read_into(const std::string& name, int64_t first, int64_t count, float* out) const {
   const TensorInfo* t = find(name);
   if (!t) fail(path_, "no float32, float16 or bfloat16 dataset '" + name + "' at the root");
+  CM_ASSERT(first >= 0 && count >= 0 && first + count <= t->numel());
+  if (count == 0) return;
   h5::silence_errors();
+  const std::string where = path_ + ":/" + name;
   const h5::Id dataset =
       h5::check(H5Dopen2(file_.get(), name.c_str(), H5P_DEFAULT), path_, "cannot open dataset '" + name + "'");
-  std::vector<float> out(static_cast<size_t>(t->numel()));
   const h5::Storage kind = t->dtype == DType::F32   ? h5::Storage::F32
                            : t->dtype == DType::F16 ? h5::Storage::F16
                                                     : h5::Storage::BF16;
-  h5::read_f32(dataset.get(), kind, H5S_ALL, out.size(), out.data(), path_ + ":/" + name);
-  return out;
+  if (first == 0 && count == t->numel())
+    return h5::read_f32(dataset.get(), kind, H5S_ALL, static_cast<size_t>(count), out, where);
+  const hsize_t flat = static_cast<hsize_t>(t->numel()), start = static_cast<hsize_t>(first),
+                n = static_cast<hsize_t>(count);
+  // Whole rows of the dataset's leading dimension (or a range of a 1-D one), selected in its own dataspace.
+  const h5::Id file_space = h5::check(H5Dget_space(dataset.get()), where, "cannot read the dataspace");
+  const int rank = H5Sget_simple_extent_ndims(file_space.get());
+  std::vector<hsize_t> dims(static_cast<size_t>(std::max(rank, 1)), 1);
+  if (rank > 0) H5Sget_simple_extent_dims(file_space.get(), dims.data(), nullptr);
+  const hsize_t row = flat / std::max<hsize_t>(dims[0], 1);
+  CM_ASSERT(rank <= 1 || (start % row == 0 && n % row == 0));  // callers read whole rows of N-d tensors
+  std::vector<hsize_t> offset(dims.size(), 0), extent = dims;
+  offset[0] = rank <= 1 ? start : start / row;
+  extent[0] = rank <= 1 ? n : n / row;
+  h5::check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, offset.data(), nullptr, extent.data(), nullptr),
+            where, "cannot select");
+  h5::read_f32(dataset.get(), kind, file_space.get(), static_cast<size_t>(count), out, where);
 }
 
 }  // namespace

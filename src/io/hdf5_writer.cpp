@@ -93,23 +93,23 @@ void Hdf5Writer::declare_tensor(const std::string& name, DType dtype, const std:
 }
 
 void Hdf5Writer::write_tensor(const std::string& name, const float* data) {
+  const auto it = declared_.find(name);
+  CM_ASSERT(it != declared_.end());
+  if (it->second.dtype == DType::F32) return write_stored(name, data);
+  std::vector<uint16_t> narrow(it->second.elements);
+  from_f32(it->second.dtype, data, narrow.data(), narrow.size());
+  write_stored(name, narrow.data());
+}
+
+void Hdf5Writer::write_stored(const std::string& name, const void* bytes) {
   CM_ASSERT(!committed_);
   h5::silence_errors();
   const auto it = declared_.find(name);
   CM_ASSERT(it != declared_.end());
-  const DType dtype = it->second.dtype;
-  const size_t n = it->second.elements;
-  if (n == 0) return;  // HDF5 1.10 refuses a null buffer even for an empty dataset
+  if (it->second.elements == 0) return;  // HDF5 1.10 refuses a null buffer even for an empty dataset
   const std::string what = "cannot write tensor '" + name + "'";
   const h5::Id dataset = h5::check(H5Dopen2(root_.get(), name.c_str(), H5P_DEFAULT), final_path_, what);
   const h5::Id type = h5::check(H5Dget_type(dataset.get()), final_path_, what);
-  const void* bytes = data;
-  std::vector<uint16_t> narrow;
-  if (dtype != DType::F32) {
-    narrow.resize(n);
-    from_f32(dtype, data, narrow.data(), n);
-    bytes = narrow.data();
-  }
   // The memory type is the file type: HDF5 copies the bytes without converting.
   h5::check(H5Dwrite(dataset.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes), final_path_, what);
 }

@@ -28,6 +28,8 @@ class Hdf5Writer {
   void declare_tensor(const std::string& name, DType dtype, const std::vector<int64_t>& shape);
   // Writes a declared tensor's values (float32, row-major, converted to its dtype).
   void write_tensor(const std::string& name, const float* data);
+  // Writes a declared tensor's values already stored as its dtype (dtype_size bytes each, little-endian).
+  void write_stored(const std::string& name, const void* bytes);
   // Both at once.
   void write_tensor(const std::string& name, DType dtype, const std::vector<int64_t>& shape, const float* data);
 

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -30,6 +31,21 @@ MappedFile::MappedFile(const std::string& path) {
   if (p == MAP_FAILED) fail(path, std::string("cannot map: ") + strerror(map_errno));
   data_ = static_cast<const unsigned char*>(p);
 }
+
+namespace {
+
+// The whole pages that [offset, offset + len) touches, clipped to the mapping.
+void advise(const unsigned char* data, size_t size, uint64_t offset, uint64_t len, int advice) {
+  if (!data || len == 0 || offset >= size) return;
+  static const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  const uint64_t first = offset / page * page, end = std::min<uint64_t>(size, offset + len);
+  ::madvise(const_cast<unsigned char*>(data) + first, static_cast<size_t>(end - first), advice);  // a hint only
+}
+
+}  // namespace
+
+void MappedFile::will_need(uint64_t offset, uint64_t len) const { advise(data_, size_, offset, len, MADV_WILLNEED); }
+void MappedFile::release(uint64_t offset, uint64_t len) const { advise(data_, size_, offset, len, MADV_DONTNEED); }
 
 MappedFile::~MappedFile() {
   if (data_) ::munmap(const_cast<unsigned char*>(data_), size_);

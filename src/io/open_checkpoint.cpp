@@ -46,12 +46,19 @@ class SafetensorsCheckpoint final : public Checkpoint {
   const std::string& path() const override { return path_; }
   const std::vector<TensorInfo>& tensors() const override { return tensors_; }
   const TensorInfo* find(const std::string& name) const override;
-  std::vector<float> read(const std::string& name) const override;
+  void read_into(const std::string& name, int64_t first, int64_t count, float* out) const override {
+    shard(name).read_into(name, first, count, out);
+  }
+  void will_need(const std::string& name) const override { shard(name).will_need(name); }
+  void release(const std::string& name) const override { shard(name).release(name); }
+  std::vector<const SafetensorsFile*> shards() const override;
   std::string file_of(const std::string& name) const override;
   std::vector<std::string> files() const override;
   const std::string& config_json() const override { return config_; }
 
  private:
+  const SafetensorsFile& shard(const std::string& name) const;  // cm::Error naming path_ if absent
+
   std::string path_, config_file_, index_file_, config_;
   std::vector<std::unique_ptr<SafetensorsFile>> shards_;
   std::vector<TensorInfo> tensors_;
@@ -81,10 +88,16 @@ const TensorInfo* SafetensorsCheckpoint::find(const std::string& name) const {
   return it == float_index_.end() ? nullptr : &tensors_[it->second];
 }
 
-std::vector<float> SafetensorsCheckpoint::read(const std::string& name) const {
+const SafetensorsFile& SafetensorsCheckpoint::shard(const std::string& name) const {
   const auto it = shard_of_.find(name);
   if (it == shard_of_.end()) fail(path_, "no tensor '" + name + "'");
-  return shards_[it->second]->read(name);
+  return *shards_[it->second];
+}
+
+std::vector<const SafetensorsFile*> SafetensorsCheckpoint::shards() const {
+  std::vector<const SafetensorsFile*> all;
+  for (const auto& s : shards_) all.push_back(s.get());
+  return all;
 }
 
 std::string SafetensorsCheckpoint::file_of(const std::string& name) const {

@@ -105,7 +105,7 @@ json parse_json(const std::string& path, const char* text, size_t size) {
 
 }  // namespace
 
-SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path), map_(path) {
+SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path), map_(path), digests_(map_.size()) {
   if (map_.size() < 8)
     fail(path_, "file is " + std::to_string(map_.size()) + " bytes, too short for the 8-byte header length");
   uint64_t n = 0;
@@ -159,7 +159,9 @@ void SafetensorsFile::parse_header(const char* text, size_t size) {
   if (expected != data_size)
     fail(path_, std::to_string(data_size - expected) + " trailing bytes after the last tensor's data");
 
+  const uint64_t data_start = static_cast<uint64_t>(data_ - map_.data());
   for (const HeaderEntry& e : all) {
+    if (e.end > e.begin) starts_.emplace_back(data_start + e.begin, e.name);
     if (const auto dtype = parse_dtype(e.dtype)) {
       entries_[e.name] = {true, tensors_.size(), e.begin, e.end - e.begin};
       tensors_.push_back({e.name, *dtype, e.shape});
@@ -175,28 +177,73 @@ const TensorInfo* SafetensorsFile::find(const std::string& name) const {
   return it == entries_.end() || !it->second.is_float ? nullptr : &tensors_[it->second.index];
 }
 
-std::vector<float> SafetensorsFile::read(const std::string& name) const {
+const SafetensorsFile::Entry& SafetensorsFile::float_entry(const std::string& name) const {
   const auto it = entries_.find(name);
   if (it == entries_.end()) fail(path_, "no " + tensor(name));
   const Entry& entry = it->second;
   if (!entry.is_float)
     fail(path_, tensor(name) + " has dtype " + others_[entry.index].dtype +
                     ", which cannot be read as float (only F32, F16 and BF16 can)");
-  const TensorInfo& t = tensors_[entry.index];
+  return entry;
+}
+
+std::vector<float> SafetensorsFile::read(const std::string& name) const {
+  const Entry& entry = float_entry(name);
   // From the byte count, not the shape: a zero dimension beside huge ones would overflow a product.
-  const size_t n = static_cast<size_t>(entry.bytes / dtype_size(t.dtype));
-  std::vector<float> out(n);
-  if (n == 0) return out;  // to_f32's memcpy must not see the null data() of an empty vector
-  const unsigned char* src = data_ + entry.begin;
-  // The format does not align data; 16-bit values at an odd address are copied to aligned memory first.
-  if (t.dtype != DType::F32 && reinterpret_cast<uintptr_t>(src) % alignof(uint16_t) != 0) {
-    std::vector<uint16_t> aligned(n);
-    std::memcpy(aligned.data(), src, n * sizeof(uint16_t));
-    to_f32(t.dtype, aligned.data(), out.data(), n);
-  } else {
-    to_f32(t.dtype, src, out.data(), n);
-  }
+  const int64_t n = static_cast<int64_t>(entry.bytes / dtype_size(tensors_[entry.index].dtype));
+  std::vector<float> out(static_cast<size_t>(n));
+  read_into(name, 0, n, out.data());
   return out;
+}
+
+// Piece by piece along the file's hash chunks: each piece is converted, then the leaves it completes are
+// hashed while its bytes are still in cache.
+void SafetensorsFile::read_into(const std::string& name, int64_t first, int64_t count, float* out) const {
+  const Entry& entry = float_entry(name);
+  const DType dtype = tensors_[entry.index].dtype;
+  const uint64_t esize = dtype_size(dtype);
+  CM_ASSERT(first >= 0 && count >= 0 && static_cast<uint64_t>(first + count) * esize <= entry.bytes);
+  const uint64_t data_start = static_cast<uint64_t>(data_ - map_.data());
+  uint64_t at = data_start + entry.begin + static_cast<uint64_t>(first) * esize;
+  const uint64_t end = at + static_cast<uint64_t>(count) * esize;
+  std::vector<uint16_t> aligned;
+  while (at < end) {
+    // Up to the next chunk edge; an element across the edge (odd data offsets) goes with this piece.
+    const uint64_t edge = std::min(end, (at / kHashChunkBytes + 1) * kHashChunkBytes);
+    const size_t n = static_cast<size_t>(std::max<uint64_t>((edge - at) / esize, 1));
+    const unsigned char* src = map_.data() + at;
+    // The format does not align data; 16-bit values at an odd address are copied to aligned memory first.
+    if (dtype != DType::F32 && reinterpret_cast<uintptr_t>(src) % alignof(uint16_t) != 0) {
+      aligned.resize(n);
+      std::memcpy(aligned.data(), src, n * sizeof(uint16_t));
+      src = reinterpret_cast<const unsigned char*>(aligned.data());
+    }
+    to_f32(dtype, src, out, n);
+    digests_.hash_ending_in(at, at + n * esize, map_.data());
+    out += n;
+    at += n * esize;
+  }
+}
+
+void SafetensorsFile::will_need(const std::string& name) const {
+  const Entry& e = float_entry(name);
+  map_.will_need(static_cast<uint64_t>(data_ - map_.data()) + e.begin, e.bytes);
+}
+
+void SafetensorsFile::release(const std::string& name) const {
+  const Entry& e = float_entry(name);
+  map_.release(static_cast<uint64_t>(data_ - map_.data()) + e.begin, e.bytes);
+}
+
+const std::string& SafetensorsFile::tensor_at(uint64_t offset) const {
+  static const std::string none;
+  auto it = std::upper_bound(starts_.begin(), starts_.end(), offset,
+                             [](uint64_t v, const std::pair<uint64_t, std::string>& s) { return v < s.first; });
+  if (it == starts_.begin()) return none;
+  --it;
+  const Entry& e = entries_.at(it->second);
+  const uint64_t begin = static_cast<uint64_t>(data_ - map_.data()) + e.begin;
+  return offset < begin + e.bytes ? it->second : none;
 }
 
 }  // namespace cm

@@ -6,9 +6,11 @@
 #include <map>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "common/dtype.hpp"
+#include "io/content_hash.hpp"
 #include "io/mapped_file.hpp"
 
 namespace cm {
@@ -42,6 +44,20 @@ class SafetensorsFile {
 
   // The tensor converted to float32; cm::Error if absent or not F32/F16/BF16.
   std::vector<float> read(const std::string& name) const;
+  // Elements [first, first + count) of the flattened tensor into out, float32. The file's content-hash leaves
+  // that end inside the bytes read are computed on the way (digests()). Any thread may call it.
+  void read_into(const std::string& name, int64_t first, int64_t count, float* out) const;
+  // MappedFile's hints for the tensor's bytes, or for any bytes of the file.
+  void will_need(const std::string& name) const;
+  void release(const std::string& name) const;
+  void release_bytes(uint64_t offset, uint64_t len) const { map_.release(offset, len); }
+
+  // The file's content-hash leaves (io/content_hash.hpp), and what is left to compute them from.
+  ChunkDigests& digests() const { return digests_; }
+  const unsigned char* bytes() const { return map_.data(); }
+  uint64_t size() const { return map_.size(); }
+  // The tensor (float or not) whose data holds file byte `offset`; "" in the header.
+  const std::string& tensor_at(uint64_t offset) const;
 
  private:
   struct Entry {
@@ -49,6 +65,7 @@ class SafetensorsFile {
     size_t index = 0;  // into tensors_ or others_
     uint64_t begin = 0, bytes = 0;
   };
+  const Entry& float_entry(const std::string& name) const;  // cm::Error if absent or not a float tensor
 
   void parse_header(const char* text, size_t size);
 
@@ -59,6 +76,8 @@ class SafetensorsFile {
   std::vector<OtherTensorInfo> others_;
   std::map<std::string, std::string> metadata_;
   std::unordered_map<std::string, Entry> entries_;
+  std::vector<std::pair<uint64_t, std::string>> starts_;  // (file offset of the data, tensor), ascending
+  mutable ChunkDigests digests_;
 };
 
 }  // namespace cm

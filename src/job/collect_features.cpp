@@ -48,12 +48,19 @@ std::vector<FeatureStore> collect_features(const JobConfig& cfg, const JobInputs
     stores.emplace_back(sites_of(in.model(), mine));
     const Images images = read_task_exemplars(cfg, clip, k);
     const Checkpoint& expert = in.expert(k);
-    WeightSource weights = [&](const std::string& name) { return in.read(expert, name); };
+    // Each weight is dropped from this process's memory once read: the merge reads it again, from the page
+    // cache, and until then it would only hold resident memory.
+    const auto read = [&](const Checkpoint& ck, const std::string& name) {
+      std::vector<float> w = in.read(ck, name);
+      ck.release(name);
+      return w;
+    };
+    WeightSource weights = [&](const std::string& name) { return read(expert, name); };
     if (!scales.empty()) {
       const float alpha = static_cast<float>(scales[k]);
       weights = [&, alpha](const std::string& name) {
-        std::vector<float> w = in.read(in.base(), name);
-        const std::vector<float> e = in.read(expert, name);
+        std::vector<float> w = read(in.base(), name);
+        const std::vector<float> e = read(expert, name);
         for (size_t i = 0; i < w.size(); ++i) w[i] += alpha * (e[i] - w[i]);
         return w;
       };

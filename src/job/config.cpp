@@ -86,14 +86,18 @@ JobConfig load_config(const std::string& file, const std::vector<std::string>& s
   if (const YAML::Node f = root["features"]) {
     r.known_keys(f, "features", sections().at("features"));
     if (f["exemplars"]) c.exemplars = r.integer(f["exemplars"], "features.exemplars", 1);
-    if (f["model"]) c.feature_model = r.one_of(f["model"], "features.model", {"expert", "scaled"});
+    if (f["model"] && r.one_of(f["model"], "features.model", {"expert", "scaled"}) == "scaled")
+      c.feature_model = FeatureModel::Scaled;
   }
 
   const YAML::Node out = root["output"];
   r.known_keys(out, "output", sections().at("output"));
   if (!out["path"]) r.bad("output.path", "missing");
   c.output_path = r.path(out["path"], "output.path");
-  if (out["dtype"]) c.output_dtype = r.one_of(out["dtype"], "output.dtype", {"base", "f32", "f16", "bf16"});
+  if (out["dtype"]) {
+    const std::string d = r.one_of(out["dtype"], "output.dtype", {"base", "f32", "f16", "bf16"});
+    if (d != "base") c.output_dtype = d == "f32" ? DType::F32 : d == "f16" ? DType::F16 : DType::BF16;
+  }
 
   if (const YAML::Node rt = root["runtime"]) {
     r.known_keys(rt, "runtime", sections().at("runtime"));
@@ -106,5 +110,7 @@ JobConfig load_config(const std::string& file, const std::vector<std::string>& s
   c.text = emit.c_str();
   return c;
 }
+
+const char* feature_model_name(FeatureModel m) { return m == FeatureModel::Scaled ? "scaled" : "expert"; }
 
 }  // namespace cm

@@ -1,10 +1,17 @@
 #pragma once
 // The job configuration (YAML, README "Configuration"): parsed, checked key by key, paths resolved.
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "common/dtype.hpp"
+
 namespace cm {
+
+// features.model (METHODS.md "Feature model"): the expert theta_k, or theta_0 + alpha_k T_k.
+enum class FeatureModel { Expert, Scaled };
+const char* feature_model_name(FeatureModel m);  // "expert", "scaled"
 
 struct ExpertConfig {
   std::string name;
@@ -23,9 +30,9 @@ struct JobConfig {
   std::string method;
   std::map<std::string, std::string> method_params;  // every method key but `name`, as scalar text
   int exemplars = 2;
-  std::string feature_model = "expert";  // expert | scaled
+  FeatureModel feature_model = FeatureModel::Expert;
   std::string output_path;
-  std::string output_dtype = "base";     // base | f32 | f16 | bf16
+  std::optional<DType> output_dtype;  // output.dtype; none: each tensor as the base stores it
   std::string backend = "auto";
   int threads = 0;
   int local_rank = 0;  // not from the file: the launcher's rank within the node (picks the GPU)

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "common/error.hpp"
+#include "common/parallel.hpp"
 #include "task_vector.hpp"
 
 namespace cm {
@@ -36,50 +37,70 @@ JobInputs::JobInputs(const JobConfig& cfg, bool with_fisher) {
   }
 }
 
+void JobInputs::read_into(const Checkpoint& ck, const std::string& name, int64_t first, int64_t count,
+                          float* out) const {
+  ck.read_into(name, first, count, out);
+  bytes_read_ += static_cast<uint64_t>(count) * dtype_size(ck.find(name)->dtype);
+}
+
 std::vector<float> JobInputs::read(const Checkpoint& ck, const std::string& name) const {
-  std::vector<float> v = ck.read(name);
-  bytes_read_ += static_cast<uint64_t>(v.size()) * dtype_size(ck.find(name)->dtype);
+  const TensorInfo* t = ck.find(name);
+  CM_ASSERT(t != nullptr);
+  std::vector<float> v(static_cast<size_t>(t->numel()));
+  read_into(ck, name, 0, t->numel(), v.data());
   return v;
 }
 
-void JobInputs::read_task_vectors(const TensorSpec& t, std::vector<float>& base, TaskVectors& tasks) const {
-  base = read(*base_, t.name);
-  tasks.resize(experts_.size());
-  for (size_t k = 0; k < experts_.size(); ++k) {
-    tasks[k] = read(*experts_[k], t.name);
-    std::vector<float>& tk = tasks[k];
-    for (size_t i = 0; i < tk.size(); ++i) {
-      tk[i] = task_delta(tk[i], base[i]);
+void JobInputs::read_values(const TensorSpec& t, int64_t first, int64_t count, UnitValues& values,
+                            int threads) const {
+  const size_t n = static_cast<size_t>(count);
+  values.base.resize(n);
+  read_into(*base_, t.name, first, count, values.base.data());
+  values.tasks.resize(experts_.size());
+  parallel_for(static_cast<int64_t>(experts_.size()), threads, [&](int64_t e, int) {
+    const size_t k = static_cast<size_t>(e);
+    std::vector<float>& tk = values.tasks[k];
+    tk.resize(n);
+    read_into(*experts_[k], t.name, first, count, tk.data());
+    const float* b = values.base.data();
+    bool finite = true;
+    for (size_t i = 0; i < n; ++i) {
+      tk[i] = task_delta(tk[i], b[i]);
+      finite &= finite_value(tk[i]);
+    }
+    if (finite) return;
+    for (size_t i = 0; i < n; ++i)
       if (!finite_value(tk[i]))
         fail(experts_[k]->file_of(t.name), "tensor '" + t.name + "': task vector is " +
                                                (std::isnan(tk[i]) ? "NaN" : "infinite") + " at element " +
-                                               std::to_string(i));
-    }
-  }
+                                               std::to_string(static_cast<int64_t>(i) + first));
+  });
 }
 
-std::vector<float> unit_slice(const std::vector<float>& tensor, const MergeUnit& unit) {
-  const auto first = tensor.begin() + unit.offset;
-  return std::vector<float>(first, first + unit.numel());
+std::vector<const Checkpoint*> JobInputs::all() const {
+  std::vector<const Checkpoint*> v = {base_.get()};
+  for (const auto& e : experts_) v.push_back(e.get());
+  for (const auto& f : fisher_) v.push_back(f.get());
+  return v;
 }
 
-void visit_units(const JobInputs& in, const TensorSpec& t, const UnitStream::Visitor& visit) {
-  std::vector<float> base;
-  TaskVectors tasks;
-  in.read_task_vectors(t, base, tasks);
-  if (t.parts == 1) {
-    visit(units_of(t).front(), base, tasks);
-    return;
-  }
-  for (const MergeUnit& u : units_of(t)) {
-    TaskVectors part(tasks.size());
-    for (size_t k = 0; k < tasks.size(); ++k) part[k] = unit_slice(tasks[k], u);
-    visit(u, unit_slice(base, u), part);
-  }
+void JobInputs::will_need(const TensorSpec& t) const {
+  for (const Checkpoint* ck : all()) ck->will_need(t.name);
+}
+
+void JobInputs::release(const TensorSpec& t) const {
+  for (const Checkpoint* ck : all()) ck->release(t.name);
 }
 
 void CheckpointUnitStream::for_each(const Visitor& visit) {
-  for (int i = first_; i < end_; ++i) visit_units(in_, in_.model().tensors[i], visit);
+  for (int i = first_; i < end_; ++i) {
+    const TensorSpec& t = in_.model().tensors[i];
+    for (const MergeUnit& u : units_of(t)) {
+      in_.read_values(t, u.offset, u.numel(), values_);
+      visit(u, values_.base, values_.tasks);
+    }
+    in_.release(t);
+  }
 }
 
 }  // namespace cm

@@ -1,6 +1,7 @@
 #pragma once
 // The checkpoints of a job, opened and checked against each other before any weight is read, and the
 // one place weights are read from (so bytes read per rank are counted).
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -13,6 +14,13 @@
 #include "methods/method.hpp"
 
 namespace cm {
+
+// The values a method merges: base and task vectors of one unit (or a block of one). Kept between units, so
+// the vectors' memory is reused.
+struct UnitValues {
+  std::vector<float> base;
+  TaskVectors tasks;
+};
 
 class JobInputs {
  public:
@@ -28,29 +36,32 @@ class JobInputs {
   bool has_fisher() const { return !fisher_.empty(); }
   const Checkpoint& fisher(size_t k) const { return *fisher_[k]; }
 
-  // A tensor as float32, counted in bytes_read().
+  // Elements [first, first + count) of tensor `name` of ck as float32, counted in bytes_read(). Any thread.
+  void read_into(const Checkpoint& ck, const std::string& name, int64_t first, int64_t count, float* out) const;
   std::vector<float> read(const Checkpoint& ck, const std::string& name) const;
-  uint64_t bytes_read() const { return bytes_read_; }
+  uint64_t bytes_read() const { return bytes_read_.load(); }
 
-  // One tensor of the base and every expert, with the task vectors T_k = theta_k - theta_0.
-  // Throws cm::Error naming the expert's file when a task vector holds NaN or Inf.
-  void read_task_vectors(const TensorSpec& t, std::vector<float>& base, TaskVectors& tasks) const;
+  // The base values and task vectors T_k = theta_k - theta_0 of elements [first, first + count) of tensor t,
+  // the experts read on up to `threads` threads. Throws cm::Error naming the expert's file when a task vector
+  // holds NaN or Inf. Any thread, own `values`.
+  void read_values(const TensorSpec& t, int64_t first, int64_t count, UnitValues& values, int threads = 1) const;
+
+  // Tensor t's bytes in every checkpoint: about to be read; read for good (dropped from this process's memory).
+  void will_need(const TensorSpec& t) const;
+  void release(const TensorSpec& t) const;
 
  private:
+  std::vector<const Checkpoint*> all() const;
+
   std::unique_ptr<Checkpoint> base_;
   std::vector<std::unique_ptr<Checkpoint>> experts_;  // config order
   std::vector<std::unique_ptr<Checkpoint>> fisher_;   // one per expert, or none
   ArchModel arch_;
-  mutable uint64_t bytes_read_ = 0;
+  mutable std::atomic<uint64_t> bytes_read_{0};
 };
 
-// The values of `unit` within a whole tensor's values.
-std::vector<float> unit_slice(const std::vector<float>& tensor, const MergeUnit& unit);
-
-// Reads tensor `t` and visits each of its merge units with base values and task vectors.
-void visit_units(const JobInputs& in, const TensorSpec& t, const UnitStream::Visitor& visit);
-
-// Streams the units of the tensors [first, end) of the model (a rank's shard) from the checkpoints.
+// Streams the units of the tensors [first, end) of the model (a rank's shard) from the checkpoints, reading
+// each into the same buffers, and releasing each tensor after it.
 class CheckpointUnitStream : public UnitStream {
  public:
   CheckpointUnitStream(const JobInputs& in, int first, int end) : in_(in), first_(first), end_(end) {}
@@ -59,6 +70,7 @@ class CheckpointUnitStream : public UnitStream {
  private:
   const JobInputs& in_;
   int first_, end_;
+  UnitValues values_;
 };
 
 }  // namespace cm

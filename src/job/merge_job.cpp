@@ -1,5 +1,8 @@
 #include "job/merge_job.hpp"
 
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <memory>
@@ -7,10 +10,13 @@
 
 #include "backend/backend.hpp"
 #include "common/error.hpp"
-#include "common/hash.hpp"
+#include "common/parallel.hpp"
 #include "io/hdf5_writer.hpp"
 #include "job/collect_features.hpp"
+#include "job/gather.hpp"
 #include "job/inputs.hpp"
+#include "job/progress.hpp"
+#include "job/provenance.hpp"
 #include "plan/shard_plan.hpp"
 
 namespace cm {
@@ -21,121 +27,137 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-DType output_dtype(const JobConfig& cfg, const TensorSpec& t) {
-  if (cfg.output_dtype == "f32") return DType::F32;
-  if (cfg.output_dtype == "f16") return DType::F16;
-  if (cfg.output_dtype == "bf16") return DType::BF16;
-  return t.dtype;
+DType output_dtype(const JobConfig& cfg, const TensorSpec& t) { return cfg.output_dtype.value_or(t.dtype); }
+
+std::unique_ptr<Method> build_method(const JobConfig& cfg, Params& params, MergeContext& ctx, const ModelSpec& model) {
+  ctx.model = &model;
+  ctx.num_tasks = static_cast<int>(cfg.experts.size());
+  ctx.exemplars = cfg.exemplars;
+  return make_method(cfg.method, params, ctx);
 }
 
-// Path, size and SHA-256 of every file the run read, so an output names exactly what it came from.
-nlohmann::json describe_inputs(const JobConfig& cfg, const JobInputs& in, bool used_features) {
-  nlohmann::json list = nlohmann::json::array();
-  auto add = [&](const std::string& role, const std::string& file, const std::string& shown) {
-    list.push_back({{"role", role},
-                    {"path", shown},
-                    {"size", std::filesystem::file_size(file)},
-                    {"sha256", sha256_file(file)}});
-  };
-  for (const auto& f : in.base().files()) add("base", f, f);
-  for (size_t k = 0; k < in.num_experts(); ++k) {
-    const ExpertConfig& e = cfg.experts[k];
-    for (const auto& f : in.expert(k).files()) add("expert:" + e.name, f, f);
-    if (in.has_fisher())
-      for (const auto& f : in.fisher(k).files()) add("fisher:" + e.name, f, f);
-    if (used_features && !e.exemplars_file.empty())
-      add("exemplars:" + e.name, e.exemplars_file, e.exemplars_file + ":" + e.exemplars_group);
-  }
-  return list;
+std::vector<double> tensor_costs(const Method& method, const ModelSpec& model) {
+  std::vector<double> costs;
+  for (const TensorSpec& t : model.tensors) costs.push_back(method.cost(t));
+  return costs;
 }
 
 void write_attributes(Hdf5Writer& out, const JobConfig& cfg, const JobInputs& in, const Params& params,
-                      bool used_features) {
+                      bool used_features, const nlohmann::json& inputs) {
   out.set_attr("catmerge_version", std::string(CATMERGE_VERSION));
   out.set_attr("arch", cfg.arch);
   out.set_attr("method", cfg.method);
   out.set_attr("hyperparameters", nlohmann::json(params.used()).dump());
   if (used_features)
-    out.set_attr("features", nlohmann::json{{"exemplars", cfg.exemplars}, {"model", cfg.feature_model}}.dump());
+    out.set_attr("features", nlohmann::json{{"exemplars", cfg.exemplars},
+                                            {"model", feature_model_name(cfg.feature_model)}}
+                                 .dump());
   out.set_attr("config", cfg.text);
   out.set_attr("config_json", in.base().config_json());
-  out.set_attr("inputs", describe_inputs(cfg, in, used_features).dump());
+  out.set_attr("inputs", inputs.dump());
 }
 
-// The merged values of one tensor of this rank's shard.
-std::vector<float> merge_tensor(const JobInputs& in, const TensorSpec& t, Method& method) {
-  std::vector<float> merged(static_cast<size_t>(t.numel()));
-  visit_units(in, t, [&](const MergeUnit& u, const std::vector<float>& base, const TaskVectors& original) {
-    TaskVectors tasks = original;
-    const std::vector<float> m = method.merge(u, base, tasks);
-    CM_ASSERT(static_cast<int64_t>(m.size()) == u.numel());
-    std::copy(m.begin(), m.end(), merged.begin() + u.offset);
-  });
-  return merged;
+// The working memory of the merge loop, kept from tensor to tensor so that its buffers are reused.
+struct MergeBuffers {
+  std::vector<UnitValues> values;          // per worker
+  std::vector<std::vector<float>> merged;  // per worker: a unit's or a block's merged values
+};
+
+// Elements a block of an element-wise merge holds: its base, task vectors and result (K + 2 float32 arrays)
+// stay within ~512 KiB, in a core's L2 cache, so each input byte comes from memory once; whole rows.
+int64_t block_elements(int64_t row, size_t num_tasks) {
+  const int64_t target = (512 << 10) / static_cast<int64_t>(4 * (num_tasks + 2));
+  return std::max<int64_t>(1, target / std::max<int64_t>(row, 1)) * std::max<int64_t>(row, 1);
 }
 
-// Rank 0 writes its own tensors as it merges them; every other rank merges its whole shard first (holding
-// it as float32), so no rank waits on another's merge. Then round j gathers each rank's j-th tensor on rank
-// 0, which writes them: rank 0 holds at most one tensor per rank at a time, and a rank frees each tensor
-// once it is sent.
-void merge_and_gather(const JobInputs& in, const ShardPlan& plan, Method& method, Communicator& comm,
-                      Hdf5Writer* out) {
-  const RankShard& mine = plan.ranks[comm.rank()];
-  std::vector<std::vector<float>> held;
-  for (int t = mine.first_tensor; t < mine.end_tensor; ++t) {
-    std::vector<float> merged = merge_tensor(in, in.model().tensors[t], method);
-    if (out)
-      out->write_tensor(in.model().tensors[t].name, merged.data());
-    else
-      held.push_back(std::move(merged));
-  }
-  int rounds = 0;
-  for (size_t r = 1; r < plan.ranks.size(); ++r)
-    rounds = std::max(rounds, plan.ranks[r].end_tensor - plan.ranks[r].first_tensor);
-  std::vector<float> gathered;
-  std::vector<size_t> counts;
-  for (int j = 0; j < rounds; ++j) {
-    std::vector<float> mine_j;
-    if (j < static_cast<int>(held.size())) mine_j.swap(held[j]);
-    comm.gather(mine_j.data(), mine_j.size(), 0, &gathered, &counts);
-    if (!out) continue;
-    size_t at = 0;
-    for (size_t r = 1; r < counts.size(); ++r) {
-      const int t = plan.ranks[r].first_tensor + j;
-      if (t >= plan.ranks[r].end_tensor) continue;
-      CM_ASSERT(counts[r] == static_cast<size_t>(in.model().tensors[t].numel()));
-      out->write_tensor(in.model().tensors[t].name, gathered.data() + at);
-      at += counts[r];
+// One tensor, merged into `stored` (the output dtype's bytes). Element-wise methods take the tensor in blocks
+// spread over every CPU thread; the others take it unit by unit (and use the threads themselves).
+void merge_tensor(const JobInputs& in, const TensorSpec& t, Method& method, DType dtype, MergeBuffers& buf,
+                  unsigned char* stored, TensorGather& gather) {
+  const size_t esize = dtype_size(dtype);
+  const std::vector<MergeUnit> units = units_of(t);
+  if (!method.elementwise()) {
+    buf.values.resize(1);
+    buf.merged.resize(1);
+    for (const MergeUnit& u : units) {
+      in.read_values(t, u.offset, u.numel(), buf.values[0], cpu_threads());
+      buf.merged[0].resize(static_cast<size_t>(u.numel()));
+      method.merge(u, buf.values[0].base, buf.values[0].tasks, buf.merged[0].data());
+      from_f32(dtype, buf.merged[0].data(), stored + static_cast<size_t>(u.offset) * esize, buf.merged[0].size());
+      gather.poll();
     }
+    return;
   }
+  struct Block {
+    const MergeUnit* unit;
+    int64_t first, count;  // elements within the unit
+  };
+  std::vector<Block> blocks;
+  for (const MergeUnit& u : units) {
+    const int64_t row = u.shape.empty() ? 1 : u.numel() / std::max<int64_t>(u.shape[0], 1);
+    const int64_t step = block_elements(row, in.num_experts());
+    for (int64_t first = 0; first < u.numel(); first += step) blocks.push_back({&u, first, std::min(step, u.numel() - first)});
+  }
+  const int workers = cpu_threads();
+  buf.values.resize(static_cast<size_t>(workers));
+  buf.merged.resize(static_cast<size_t>(workers));
+  parallel_for(static_cast<int64_t>(blocks.size()), workers, [&](int64_t b, int w) {
+    const Block& blk = blocks[static_cast<size_t>(b)];
+    MergeUnit part = *blk.unit;
+    const int64_t row = part.shape.empty() ? 1 : part.numel() / std::max<int64_t>(part.shape[0], 1);
+    part.offset += blk.first;
+    if (!part.shape.empty()) part.shape[0] = blk.count / std::max<int64_t>(row, 1);
+    UnitValues& v = buf.values[static_cast<size_t>(w)];
+    std::vector<float>& m = buf.merged[static_cast<size_t>(w)];
+    in.read_values(t, part.offset, blk.count, v);
+    m.resize(static_cast<size_t>(blk.count));
+    method.merge(part, v.base, v.tasks, m.data());
+    from_f32(dtype, m.data(), stored + static_cast<size_t>(part.offset) * esize, m.size());
+  });
+}
+
+uint64_t peak_rss_bytes() {
+  struct rusage u {};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<uint64_t>(u.ru_maxrss) * 1024;  // Linux reports kilobytes
 }
 
 }  // namespace
+
+ShardPlan plan_run(const JobConfig& cfg, int ranks, const ModelSpec& model) {
+  Params params(cfg.method_params, cfg.source + ": method");
+  MergeContext ctx;
+  const std::unique_ptr<Method> method = build_method(cfg, params, ctx, model);
+  return make_plan(model, ranks, tensor_costs(*method, model));
+}
 
 MergeReport run_merge(const JobConfig& cfg, Communicator& comm) {
   MergeReport report;
   const auto start = Clock::now();
   auto phase = start;
+  const bool rank0 = comm.rank() == 0;
   const JobInputs in(cfg, cfg.method == "fisher");
-  const ShardPlan plan = make_plan(in.model(), comm.size());
-  const RankShard& mine = plan.ranks[comm.rank()];
   std::unique_ptr<Backend> backend =
       make_backend(cfg.backend, cfg.threads, cfg.source + ": runtime.backend", cfg.local_rank);
 
   std::vector<FeatureStore> features;
   MergeContext ctx;
-  ctx.model = &in.model();
-  ctx.num_tasks = static_cast<int>(in.num_experts());
   ctx.features = &features;
   ctx.reducer = &comm;
   ctx.linalg = &backend->linalg();
   ctx.cat_stats = &report.cat;
-  ctx.fisher = [&](int k, const MergeUnit& u) { return unit_slice(in.read(in.fisher(k), u.name()), u); };
+  ctx.fisher = [&](int k, const MergeUnit& u) {
+    std::vector<float> v(static_cast<size_t>(u.numel()));
+    in.read_into(in.fisher(k), u.name(), u.offset, u.numel(), v.data());
+    return v;
+  };
   Params params(cfg.method_params, cfg.source + ": method");
-  std::unique_ptr<Method> method = make_method(cfg.method, params, ctx);
+  std::unique_ptr<Method> method = build_method(cfg, params, ctx, in.model());
+  const ShardPlan plan = make_plan(in.model(), comm.size(), tensor_costs(*method, in.model()));
+  const RankShard& mine = plan.ranks[comm.rank()];
   // Rank 0 creates every dataset up front in model order: the file is the same for any number of ranks.
   std::unique_ptr<Hdf5Writer> out;
-  if (comm.rank() == 0) {
+  if (rank0) {
     const std::filesystem::path folder = std::filesystem::path(cfg.output_path).parent_path();
     std::error_code ec;
     if (!folder.empty()) std::filesystem::create_directories(folder, ec);
@@ -147,34 +169,70 @@ MergeReport run_merge(const JobConfig& cfg, Communicator& comm) {
   phase = Clock::now();
   if (method->needs_features()) {
     std::vector<double> scales;
-    if (cfg.feature_model == "scaled") {
+    if (cfg.feature_model == FeatureModel::Scaled) {
       scales = method->task_scales();
       if (scales.empty()) fail(cfg.source, "features.model: 'scaled' has no meaning for method " + cfg.method);
     }
     features = collect_features(cfg, in, *backend, scales, plan, comm);
+    for (const FeatureStore& f : features) report.feature_bytes += f.bytes();
   }
   report.features = seconds_since(phase);
 
   phase = Clock::now();
-  CheckpointUnitStream stream(in, mine.first_tensor, mine.end_tensor);
-  method->prepare(stream);
+  {
+    CheckpointUnitStream stream(in, mine.first_tensor, mine.end_tensor);
+    method->prepare(stream);
+  }
   report.prepare = seconds_since(phase);
 
   phase = Clock::now();
-  merge_and_gather(in, plan, *method, comm, out.get());
+  {
+    uint64_t all_units = 0;
+    std::vector<uint64_t> stored;
+    for (const TensorSpec& t : in.model().tensors) {
+      all_units += static_cast<uint64_t>(t.parts);
+      stored.push_back(static_cast<uint64_t>(t.numel()) * dtype_size(output_dtype(cfg, t)));
+    }
+    Progress progress("merge", "units", all_units, rank0);
+    TensorGather gather(plan, in.model(), stored, comm, out.get(),
+                        [&](int t) { progress.advance(static_cast<uint64_t>(in.model().tensors[t].parts)); });
+    MergeBuffers buf;
+    for (int i = mine.first_tensor; i < mine.end_tensor; ++i) {
+      const TensorSpec& t = in.model().tensors[i];
+      if (i + 1 < mine.end_tensor) in.will_need(in.model().tensors[i + 1]);
+      TensorGather::Bytes bytes = gather.buffer(i);
+      merge_tensor(in, t, *method, output_dtype(cfg, t), buf, bytes.data(), gather);
+      in.release(t);
+      gather.put(i, std::move(bytes));
+    }
+    gather.finish();
+  }
+  report.merge = seconds_since(phase);
+
+  phase = Clock::now();
+  const nlohmann::json inputs = describe_inputs(cfg, in, plan, comm, method->needs_features());
   if (out) {
-    write_attributes(*out, cfg, in, params, method->needs_features());
+    write_attributes(*out, cfg, in, params, method->needs_features(), inputs);
     out->commit();
+    for (const nlohmann::json& f : inputs)
+      if (f["role"].get<std::string>().rfind("exemplars:", 0) != 0) report.input_bytes += f["size"].get<uint64_t>();
   }
   // No rank reports success before rank 0 has committed the output.
   comm.barrier();
-  report.merge_write = seconds_since(phase);
+  report.write = seconds_since(phase);
   report.total = seconds_since(start);
 
-  report.bytes_read.assign(comm.size(), 0);
-  report.bytes_read[comm.rank()] = in.bytes_read();
-  comm.sum(report.bytes_read.data(), report.bytes_read.size());
-  for (const RankShard& s : plan.ranks) report.shard_bytes.push_back(s.bytes);
+  const size_t R = static_cast<size_t>(comm.size()), r = static_cast<size_t>(comm.rank());
+  report.bytes_read.assign(R, 0);
+  report.bytes_read[r] = in.bytes_read();
+  report.peak_rss.assign(R, 0);
+  report.peak_rss[r] = peak_rss_bytes();
+  comm.sum(report.bytes_read.data(), R);
+  comm.sum(report.peak_rss.data(), R);
+  for (const RankShard& s : plan.ranks) {
+    report.shard_bytes.push_back(s.bytes);
+    report.shard_cost.push_back(s.cost);
+  }
   return report;
 }
 

@@ -4,6 +4,7 @@
 // (methods/conflict_bases.hpp). Norm scales and shifts: zero the c entries of T_i (i != k) that score
 // highest for task k. Every basis and mask comes from the original task vectors; only then are they
 // applied. The bases and projections run on the context's Linalg (the backend's device, or the CPU).
+#include <algorithm>
 #include <map>
 #include <string>
 #include <utility>
@@ -33,7 +34,21 @@ class Cat : public Method {
   bool needs_features() const override { return true; }
   std::vector<double> task_scales() const override { return alphas_; }
 
-  std::vector<float> merge(const MergeUnit& unit, const std::vector<float>& base, TaskVectors& tasks) override {
+  // A linear unit: the forward pass's product for it, the removal bases' flop model and the projections;
+  // every other tensor: the default pass.
+  double cost(const TensorSpec& t) const override {
+    const Site* s = ctx_.model ? ctx_.model->site(t.site) : nullptr;
+    if (t.role != Role::Linear || !s || c_ == 0 || ctx_.num_tasks < 2) return Method::cost(t);
+    const int K = ctx_.num_tasks;
+    const int64_t n = static_cast<int64_t>(std::max(ctx_.exemplars, 0)) * s->rows_per_exemplar;
+    const int64_t out = t.shape[0] / t.parts, in = t.numel() / t.shape[0];
+    const std::vector<int64_t> rows(static_cast<size_t>(K), n);
+    const double forward = 2.0 * K * static_cast<double>(n) * static_cast<double>(out * in);
+    const double project = 4.0 * K * static_cast<double>((K - 1) * c_) * static_cast<double>(out * in);
+    return t.parts * (forward + conflict_unit_flops(out, in, rows, c_, TopEigenOptions{}) + project) + Method::cost(t);
+  }
+
+  void merge(const MergeUnit& unit, const std::vector<float>& base, TaskVectors& tasks, float* merged) override {
     if (tasks.size() > 1) {  // with one task there is no conflict: nothing is trimmed
       switch (unit.role()) {
         case Role::Linear: trim_linear(unit, tasks); break;
@@ -42,14 +57,13 @@ class Cat : public Method {
         case Role::Other: break;
       }
     }
-    if (per_expert_) return task_arithmetic(base, tasks, alphas_);
+    if (per_expert_) return task_arithmetic(base, tasks, alphas_, merged);
     // theta_0 + alpha * sum_k That_k, as METHODS.md writes it for one alpha.
-    std::vector<float> sum(base.size(), 0.0f);
+    std::fill(merged, merged + base.size(), 0.0f);
     for (const auto& t : tasks)
-      for (size_t i = 0; i < base.size(); ++i) sum[i] += t[i];
+      for (size_t i = 0; i < base.size(); ++i) merged[i] += t[i];
     const float alpha = static_cast<float>(alphas_[0]);
-    for (size_t i = 0; i < base.size(); ++i) sum[i] = base[i] + alpha * sum[i];
-    return sum;
+    for (size_t i = 0; i < base.size(); ++i) merged[i] = base[i] + alpha * merged[i];
   }
 
  private:

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "common/error.hpp"
+#include "methods/conflict_timer.hpp"
 
 namespace cm {
 namespace {
@@ -14,7 +15,7 @@ enum SharedSlot { kQt = 32, kW32, kCq32, kW64 = 32, kCq64, kQt64 };
 // Per task, in the task's ops:
 enum TaskSlot { kAt = 40, kG32, kCaa, kCba, kG64 = 40, kC, kM, kZ, kV, kAt64 };
 // Of the projections:
-enum ProjectSlot { kTask = 48, kBases, kCombined, kCoef };
+enum ProjectSlot { kCoef = 48 };
 
 // The ridge of the reduced form's Cholesky factorisation, relative to each diagonal entry of C = F F^T: far
 // below the float32 rounding of C (~1e-7 relative), it changes nothing the eigenvectors can resolve, and it
@@ -52,8 +53,10 @@ double* gram_widened(DenseOps& ops, bool trans, int64_t n, int64_t k, const floa
 
 }  // namespace
 
-void ConflictStats::count(EigenPath path) {
-  switch (path) {
+void ConflictStats::count(const TopEigen& e) {
+  shift_factorisations += e.factorisations;
+  shift_applies += e.applies;
+  switch (e.path) {
     case EigenPath::Direct: ++direct; break;
     case EigenPath::ShiftInvert: ++shift_invert; break;
     case EigenPath::Negative: ++negative; break;
@@ -65,12 +68,17 @@ void ConflictStats::add(const ConflictStats& o) {
   products += o.products;
   bases += o.bases;
   project += o.project;
+  task_products += o.task_products;
+  task_forming += o.task_forming;
+  task_eigen += o.task_eigen;
   formed += o.formed;
   reduced += o.reduced;
   direct += o.direct;
   shift_invert += o.shift_invert;
   negative += o.negative;
   fallback += o.fallback;
+  shift_factorisations += o.shift_factorisations;
+  shift_applies += o.shift_applies;
 }
 
 // The direct solve's tridiagonal reduction runs at matrix-vector speed: ~8 times its 4/3 n^3 flops in
@@ -90,9 +98,9 @@ double conflict_task_flops(ConflictForm form, int64_t out, int64_t in, const std
   const double products = 2.0 * a * static_cast<double>(in) * o2;  // A_k
   if (form == ConflictForm::Formed)
     return products + (a + static_cast<double>(rows[k])) * o2 * o2 + eigen_flops(out, c, o);
-  const double m = a + b, all = static_cast<double>(s.all);
-  return products + a * a * o2 + 2.0 * all * a * o2 + cube(m) / 3.0 + cube(a) + m * m * b +
-         eigen_flops(s.a + s.b, c, o) + 2.0 * o2 * m * c;
+  const double m = a + b;
+  return products + a * a * o2 + 2.0 * b * a * o2 + cube(m) / 3.0 + cube(a) / 3.0 + a * a * b + b * b * a +
+         cube(b) / 3.0 + eigen_flops(s.a + s.b, c, o) + 2.0 * o2 * m * c;
 }
 
 double conflict_unit_flops(int64_t out, int64_t in, const std::vector<int64_t>& rows, int c,
@@ -162,6 +170,7 @@ Basis ConflictBases::basis(DenseOps& ops, size_t k, int c, ConflictStats* stats)
   const int64_t out = p_.out, in = p_.in, nk = p_.rows[k].n;
   const size_t K = p_.num_tasks();
   if (nk == 0 || K < 2) return Basis{};  // G_k = -lambda B_k^T B_k has no positive eigenvalue
+  StepTimer timer(stats);
   // A_k^T = [T_i X_k^T]_{i != k}: out x (K - 1) n_k.
   float* at = ops.floats(kAt, out * static_cast<int64_t>(K - 1) * nk);
   int64_t col = 0;
@@ -170,6 +179,7 @@ Basis ConflictBases::basis(DenseOps& ops, size_t k, int c, ConflictStats* stats)
     ops.sgemm(true, false, out, nk, in, 1.0f, t_[i], in, x_[k], in, 0.0f, at + col * out, out);
     col += nk;
   }
+  timer.lap(&ConflictStats::task_products);
   Basis b;
   if (forms_[k] == ConflictForm::Reduced && reduced(ops, k, c, at, stats, &b)) return b;
   return formed(ops, k, c, at, stats);
@@ -181,6 +191,7 @@ Basis ConflictBases::formed(DenseOps& ops, size_t k, int c, const float* at, Con
   const int64_t out = p_.out, nk = p_.rows[k].n, ma = static_cast<int64_t>(p_.num_tasks() - 1) * nk;
   const int64_t before = offset_[k], after = offset_.back() - offset_[k + 1];
   const float lambda = static_cast<float>(p_.lambda);
+  StepTimer timer(stats);
   float* g32 = ops.floats(kG32, out * out);
   ops.ssyrk(false, out, ma, 1.0f, at, out, 0.0f, g32, out);
   if (w_) {
@@ -192,12 +203,15 @@ Basis ConflictBases::formed(DenseOps& ops, size_t k, int c, const float* at, Con
   double* g = ops.doubles(kG64, out * out);
   ops.widen(g32, out, g, out, out, out);
   if (w_) ops.axpy(out * out, -p_.lambda, w_, g);
+  timer.lap(&ConflictStats::task_forming);
   const TopEigen e = top_positive_eigen(ops, out, g, out, c, o_.eigen);
   if (stats) {
     ++stats->formed;
-    stats->count(e.path);
+    stats->count(e);
   }
-  return download(ops, e, out, e.vectors, k);
+  Basis b = download(ops, e, out, e.vectors, k);
+  timer.lap(&ConflictStats::task_eigen);
+  return b;
 }
 
 bool ConflictBases::reduced(DenseOps& ops, size_t k, int c, const float* at, ConflictStats* stats,
@@ -205,15 +219,17 @@ bool ConflictBases::reduced(DenseOps& ops, size_t k, int c, const float* at, Con
   const int64_t out = p_.out, nk = p_.rows[k].n, all = offset_.back();
   const int64_t ma = static_cast<int64_t>(p_.num_tasks() - 1) * nk, mb = all - nk, m = ma + mb;
   const int64_t before = offset_[k], from = offset_[k + 1], after = all - from;
+  StepTimer timer(stats);
   // C = F F^T, lower triangle: [A A^T, .; B A^T, B B^T], B's rows being Q's without task k's.
   float* caa = ops.floats(kCaa, ma * ma);
   ops.ssyrk(true, ma, out, 1.0f, at, out, 0.0f, caa, ma);
-  float* cba = ops.floats(kCba, all * ma);
-  ops.sgemm(true, false, all, ma, out, 1.0f, qt_, out, at, out, 0.0f, cba, all);
+  // B A^T without task k's own rows of Q: the rows before them and the rows after.
+  float* cba = ops.floats(kCba, mb * ma);
+  ops.sgemm(true, false, before, ma, out, 1.0f, qt_, out, at, out, 0.0f, cba, mb);
+  ops.sgemm(true, false, after, ma, out, 1.0f, qt_ + from * out, out, at, out, 0.0f, cba + before, mb);
   double* l = ops.doubles(kC, m * m);
   ops.widen(caa, ma, l, m, ma, ma);
-  ops.widen(cba, all, l + ma, m, before, ma);
-  ops.widen(cba + from, all, l + ma + before, m, after, ma);
+  ops.widen(cba, mb, l + ma, m, mb, ma);
   double* lbb = l + ma * m + ma;  // the B B^T block
   ops.copy_block(cq_, all, lbb, m, before, before);
   ops.copy_block(cq_ + from, all, lbb + before, m, after, before);
@@ -221,15 +237,20 @@ bool ConflictBases::reduced(DenseOps& ops, size_t k, int c, const float* at, Con
   ops.scale_diagonal(l, m, m, 1.0 + kRidge);
   if (!ops.potrf(m, l, m)) return false;
   ops.zero_upper(l, m, m);
-  // M = L^T D L = L_A^T L_A - lambda L_B^T L_B, L_A (rows < ma) nonzero only in its first ma columns.
+  // M = L^T D L, lower triangle, from L = [L11 0; L21 L22] (triangles L11 of ma, L22 of mb):
+  //   M11 = L11^T L11 - lambda L21^T L21,  M21 = -lambda L22^T L21,  M22 = -lambda L22^T L22.
   double* mm = ops.doubles(kM, m * m);
-  ops.fill_zero(mm, m * m);
-  ops.dsyrk(true, ma, ma, 1.0, l, m, 0.0, mm, m);
-  ops.dsyrk(true, m, mb, -p_.lambda, l + ma, m, 1.0, mm, m);
+  double* l21 = l + ma, *l22 = l + ma * m + ma;
+  ops.lower_gram(ma, 1.0, l, m, mm, m);
+  ops.dsyrk(true, ma, mb, -p_.lambda, l21, m, 1.0, mm, m);
+  ops.copy_block(l21, m, mm + ma, m, mb, ma);
+  ops.trmm_lower_trans(mb, ma, -p_.lambda, l22, m, mm + ma, m);
+  ops.lower_gram(mb, -p_.lambda, l22, m, mm + ma * m + ma, m);
+  timer.lap(&ConflictStats::task_forming);
   const TopEigen e = top_positive_eigen(ops, m, mm, m, c, o_.eigen);
   if (stats) {
     ++stats->reduced;
-    stats->count(e.path);
+    stats->count(e);
   }
   if (!e.solved) fail(p_.where, "cat: the eigensolver did not converge for task " + std::to_string(k + 1));
   const int64_t count = static_cast<int64_t>(e.values.size());
@@ -254,49 +275,47 @@ bool ConflictBases::reduced(DenseOps& ops, size_t k, int c, const float* at, Con
   for (double& s : scale) s = 1.0 / s;
   ops.scale_columns(v, out, out, count, scale.data());
   *basis = download(ops, e, out, v, k);
+  timer.lap(&ConflictStats::task_eigen);
   return true;
 }
 
 void project_off_bases(DenseOps& ops, const std::vector<Basis>& bases, int64_t out, int64_t in,
-                       std::vector<std::vector<float>>& tasks) {
-  const size_t K = tasks.size();
-  CM_ASSERT(bases.size() == K);
-  for (size_t i = 0; i < K; ++i) {
-    // U = [B_k]_{k != i}, ascending k, as columns (a Basis stores its vectors as rows: column-major U).
-    std::vector<double> u;
-    for (size_t k = 0; k < K; ++k)
-      if (k != i) u.insert(u.end(), bases[k].rows.begin(), bases[k].rows.end());
-    const int64_t r = static_cast<int64_t>(u.size()) / std::max<int64_t>(out, 1);
-    if (r == 0) continue;
-    // C = U L^-1 from C L = U, column by column from the last: c_j = u_j - sum_{l > j} (u_l . u_j) c_l over the
-    // columns l of later bases (L's entries below the diagonal; within a basis they are 0).
-    std::vector<int64_t> owner;  // the basis of each column
-    for (size_t k = 0; k < K; ++k)
-      if (k != i) owner.insert(owner.end(), static_cast<size_t>(bases[k].cols), static_cast<int64_t>(k));
-    std::vector<double> combined = u;
-    for (int64_t j = r - 1; j >= 0; --j) {
-      double* cj = combined.data() + j * out;
-      for (int64_t l = j + 1; l < r; ++l) {
-        if (owner[l] == owner[j]) continue;
-        double dot = 0;
-        for (int64_t x = 0; x < out; ++x) dot += u[l * out + x] * u[j * out + x];
-        const double* cl = combined.data() + l * out;
-        for (int64_t x = 0; x < out; ++x) cj[x] -= dot * cl[x];
-      }
-    }
-    const float* ti = ops.input(tasks[i].data(), out * in);
-    double* t = ops.doubles(kTask, out * in);
-    ops.widen(ti, in, t, in, in, out);  // column-major: T_i is T_i^T [in, out]
-    double* du = ops.doubles(kBases, out * r);
-    ops.upload(u.data(), du, out * r);
-    double* dc = ops.doubles(kCombined, out * r);
-    ops.upload(combined.data(), dc, out * r);
-    double* y = ops.doubles(kCoef, in * r);
-    ops.dgemm(false, false, in, r, out, 1.0, t, in, du, out, 0.0, y, in);  // T_i^T U
-    ops.dgemm(false, true, in, out, r, -1.0, y, in, dc, out, 1.0, t, in);  // T_i^T -= (T_i^T U) C^T
-    ops.narrow_to_host(t, tasks[i].data(), out * in);
-    ops.clear_inputs();
+                       std::vector<float>& task, size_t i) {
+  const size_t K = bases.size();
+  // U = [B_k]_{k != i}, ascending k, as columns (a Basis stores its vectors as rows: column-major U).
+  std::vector<double> u;
+  std::vector<int64_t> owner;  // the basis of each column
+  for (size_t k = 0; k < K; ++k) {
+    if (k == i) continue;
+    u.insert(u.end(), bases[k].rows.begin(), bases[k].rows.end());
+    owner.insert(owner.end(), static_cast<size_t>(bases[k].cols), static_cast<int64_t>(k));
   }
+  const int64_t r = static_cast<int64_t>(owner.size());
+  if (r == 0) return;
+  // C = U L^-1 from C L = U, column by column from the last: c_j = u_j - sum_{l > j} (u_l . u_j) c_l over the
+  // columns l of later bases (L's entries below the diagonal; within a basis they are 0).
+  std::vector<double> combined = u;
+  for (int64_t j = r - 1; j >= 0; --j) {
+    double* cj = combined.data() + j * out;
+    for (int64_t l = j + 1; l < r; ++l) {
+      if (owner[l] == owner[j]) continue;
+      double dot = 0;
+      for (int64_t x = 0; x < out; ++x) dot += u[l * out + x] * u[j * out + x];
+      const double* cl = combined.data() + l * out;
+      for (int64_t x = 0; x < out; ++x) cj[x] -= dot * cl[x];
+    }
+  }
+  // In float32 like the tensor itself (METHODS.md's arithmetic): T_i^T -= (T_i^T U) C^T, column-major.
+  CM_ASSERT(static_cast<int64_t>(task.size()) == out * in);
+  const std::vector<float> u32(u.begin(), u.end()), c32(combined.begin(), combined.end());
+  float* t = ops.output(task.data(), out * in);
+  const float* du = ops.input(u32.data(), out * r);
+  const float* dc = ops.input(c32.data(), out * r);
+  float* y = ops.floats(kCoef, in * r);
+  ops.sgemm(false, false, in, r, out, 1.0f, t, in, du, out, 0.0f, y, in);  // T_i^T U
+  ops.sgemm(false, true, in, out, r, -1.0f, y, in, dc, out, 1.0f, t, in);  // T_i^T -= (T_i^T U) C^T
+  ops.finish_output(t, task.data(), out * in);
+  ops.clear_inputs();
 }
 
 // The eigenvectors (columns of `vectors`, out rows, ascending values) as a Basis, largest first.

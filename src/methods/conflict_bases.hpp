@@ -31,9 +31,14 @@ struct ConflictStats {
   double products = 0;  // seconds: uploads and the per-unit products Q_i, W, Q Q^T
   double bases = 0;     // seconds: the per-task work (A_k, G_k or C and M, factorisations, eigensolves)
   double project = 0;   // seconds: projecting the task vectors off the bases
+  // Seconds of the per-task work by step, summed over the threads that did it (CPU; on a GPU the steps are
+  // queued, not timed, and only `bases` is the device's time): A_k; G_k or C and M with the factorisation;
+  // the eigensolve and the eigenvectors' way back.
+  double task_products = 0, task_forming = 0, task_eigen = 0;
   int64_t formed = 0, reduced = 0;                             // tasks by form
   int64_t direct = 0, shift_invert = 0, negative = 0, fallback = 0;  // eigensolves by path
-  void count(EigenPath path);
+  int64_t shift_factorisations = 0, shift_applies = 0;  // of the shift-invert solves
+  void count(const TopEigen& e);
   void add(const ConflictStats& other);
 };
 
@@ -102,12 +107,12 @@ class ConflictBases {
   const double* qt64_ = nullptr;     // Q^T in float64 (Reduced tasks' eigenvectors)
 };
 
-// CAT's projections (METHODS.md): for each i, T_i <- (I - B_k B_k^T) T_i for every k != i in ascending k.
-// The product of those projections is I - U L^-1 U^T with U = [B_k]_{k != i} (out x r) and L the unit lower
-// triangle of U^T U (the blocks B_j^T B_l, l < j; within a block B^T B = I), so each T_i takes two products
-// with r = sum of the other bases' columns, in float64, rounded to float32 once at the end. tasks: [K][out * in],
-// host memory, overwritten.
+// CAT's projections (METHODS.md) of task i: T_i <- (I - B_k B_k^T) T_i for every k != i in ascending k. The
+// product of those projections is I - U L^-1 U^T with U = [B_k]_{k != i} (out x r) and L the unit lower
+// triangle of U^T U (the blocks B_j^T B_l, l < j; within a block B^T B = I), so T_i takes two products with
+// r = sum of the other bases' columns, in float32 as the tensor is (U and C computed in float64). task: T_i [out * in],
+// host memory, overwritten. Tasks are independent: any thread may project one, with its own ops.
 void project_off_bases(DenseOps& ops, const std::vector<Basis>& bases, int64_t out, int64_t in,
-                       std::vector<std::vector<float>>& tasks);
+                       std::vector<float>& task, size_t i);
 
 }  // namespace cm

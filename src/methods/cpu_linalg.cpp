@@ -90,8 +90,14 @@ class CpuLinalg : public Linalg {
   }
 
   void project(const std::vector<Basis>& bases, int64_t out, int64_t in, TaskVectors& tasks) override {
-    PooledOps ops(pool_);
-    project_off_bases(*ops, bases, out, in, tasks);
+    const int workers = std::min<int>(static_cast<int>(tasks.size()), cpu_threads());
+    std::vector<std::unique_ptr<PooledOps>> ops;
+    for (int w = 0; w < workers; ++w) ops.push_back(std::make_unique<PooledOps>(pool_));
+    std::optional<OneBlasThread> one;
+    if (workers > 1) one.emplace();
+    parallel_for(static_cast<int64_t>(tasks.size()), workers, [&](int64_t i, int w) {
+      project_off_bases(**ops[w], bases, out, in, tasks[static_cast<size_t>(i)], static_cast<size_t>(i));
+    });
   }
 
   void dgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha, const double* a,

@@ -24,7 +24,8 @@ class Dare : public Method {
     }
   }
 
-  std::vector<float> merge(const MergeUnit& unit, const std::vector<float>& base, TaskVectors& tasks) override {
+  bool elementwise() const override { return true; }
+  void merge(const MergeUnit& unit, const std::vector<float>& base, TaskVectors& tasks, float* merged) override {
     const uint64_t name_hash = fnv1a64(unit.name());
     const float one_minus_p = static_cast<float>(1.0 - p_);
     for (size_t k = 0; k < tasks.size(); ++k) {
@@ -34,9 +35,9 @@ class Dare : public Method {
         t[i] = dare_value(t[i], dare_keep(name_hash, static_cast<uint32_t>(k), seed_, index, p_), one_minus_p);
       }
     }
-    if (!ties_) return task_arithmetic(base, tasks, alphas_);
+    if (!ties_) return task_arithmetic(base, tasks, alphas_, merged);
     const std::vector<float> keep_all(tasks.size(), -std::numeric_limits<float>::infinity());
-    return ties_combine(base, tasks, keep_all, static_cast<float>(alphas_[0]));
+    ties_combine(base, tasks, keep_all, static_cast<float>(alphas_[0]), merged);
   }
 
  private:

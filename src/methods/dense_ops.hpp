@@ -21,15 +21,18 @@ class DenseOps {
   // is the same memory (CPU), else a copy.
   virtual const float* input(const float* host, int64_t count) = 0;
   virtual void clear_inputs() = 0;
+  // Host data to update in place: output() gives it in the implementation's memory (the host pointer itself
+  // on the CPU, else a copy), finish_output() brings the result back to host.
+  virtual float* output(float* host, int64_t count) = 0;
+  virtual void finish_output(const float* data, float* host, int64_t count) = 0;
   virtual void upload(const double* host, double* dst, int64_t count) = 0;
   virtual void download(const double* src, double* host, int64_t count) = 0;
   virtual void copy(const double* src, double* dst, int64_t count) = 0;
   // dst = src for a rows x cols block of each (leading dimensions lds, ldd).
   virtual void copy_block(const double* src, int64_t lds, double* dst, int64_t ldd, int64_t rows, int64_t cols) = 0;
-  // dst = (double) src for a rows x cols block.
+  // dst = (double) src for a rows x cols block, and the other way round (rounded to nearest).
   virtual void widen(const float* src, int64_t lds, double* dst, int64_t ldd, int64_t rows, int64_t cols) = 0;
-  // host = (float) src (round to nearest) for count values.
-  virtual void narrow_to_host(const double* src, float* host, int64_t count) = 0;
+  virtual void narrow(const double* src, int64_t lds, float* dst, int64_t ldd, int64_t rows, int64_t cols) = 0;
   virtual void fill_zero(double* dst, int64_t count) = 0;
 
   // c = alpha op(a) op(b) + beta c, op(a) m x k, op(b) k x n.
@@ -43,9 +46,17 @@ class DenseOps {
                      int64_t ldc) = 0;
   virtual void dsyrk(bool trans, int64_t n, int64_t k, double alpha, const double* a, int64_t lda, double beta,
                      double* c, int64_t ldc) = 0;
+  // The lower triangle of the n x n c = alpha L^T L for the lower-triangular n x n l (its strict upper
+  // triangle is not read); c and l are different memory.
+  virtual void lower_gram(int64_t n, double alpha, const double* l, int64_t ldl, double* c, int64_t ldc) = 0;
+  // b <- alpha L^T b for the lower-triangular m x m l (strict upper triangle not read) and m x n b.
+  virtual void trmm_lower_trans(int64_t m, int64_t n, double alpha, const double* l, int64_t ldl, double* b,
+                                int64_t ldb) = 0;
   // c = a b for the symmetric n x n a (lower triangle read) and n x cols b.
   virtual void symm(int64_t n, int64_t cols, const double* a, int64_t lda, const double* b, int64_t ldb, double* c,
                     int64_t ldc) = 0;
+  virtual void ssymm(int64_t n, int64_t cols, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
+                     int64_t ldc) = 0;
   // y = alpha x + y over count values.
   virtual void axpy(int64_t count, double alpha, const double* x, double* y) = 0;
   // Column j of the rows x cols a times scales[j] (host memory).

@@ -1,5 +1,6 @@
 // Fisher merging (METHODS.md): theta = sum_k (F_k + 1e-6) theta_k / sum_k (F_k + 1e-6), element-wise, with
 // the user's diagonal Fisher values F_k.
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -13,9 +14,12 @@ class Fisher : public Method {
  public:
   explicit Fisher(const MergeContext& ctx) : ctx_(ctx) {}
 
-  std::vector<float> merge(const MergeUnit& unit, const std::vector<float>& base, TaskVectors& tasks) override {
+  bool elementwise() const override { return true; }
+  void merge(const MergeUnit& unit, const std::vector<float>& base, TaskVectors& tasks, float* merged) override {
     CM_ASSERT(ctx_.fisher != nullptr);
-    std::vector<float> num(base.size(), 0.0f), den(base.size(), 0.0f);
+    float* num = merged;
+    std::fill(num, num + base.size(), 0.0f);
+    std::vector<float> den(base.size(), 0.0f);
     for (size_t k = 0; k < tasks.size(); ++k) {
       const std::vector<float> fisher = ctx_.fisher(static_cast<int>(k), unit);
       CM_ASSERT(fisher.size() == base.size());
@@ -28,7 +32,6 @@ class Fisher : public Method {
       }
     }
     for (size_t i = 0; i < base.size(); ++i) num[i] /= den[i];
-    return num;
   }
 
  private:

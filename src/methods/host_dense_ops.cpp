@@ -51,8 +51,9 @@ void HostDenseOps::widen(const float* src, int64_t lds, double* dst, int64_t ldd
   for (int64_t j = 0; j < cols; ++j) std::copy(src + j * lds, src + j * lds + rows, dst + j * ldd);
 }
 
-void HostDenseOps::narrow_to_host(const double* src, float* host, int64_t count) {
-  for (int64_t i = 0; i < count; ++i) host[i] = static_cast<float>(src[i]);
+void HostDenseOps::narrow(const double* src, int64_t lds, float* dst, int64_t ldd, int64_t rows, int64_t cols) {
+  for (int64_t j = 0; j < cols; ++j)
+    for (int64_t i = 0; i < rows; ++i) dst[j * ldd + i] = static_cast<float>(src[j * lds + i]);
 }
 
 void HostDenseOps::fill_zero(double* dst, int64_t count) { std::fill(dst, dst + count, 0.0); }
@@ -83,10 +84,34 @@ void HostDenseOps::dsyrk(bool trans, int64_t n, int64_t k, double alpha, const d
   cblas_dsyrk(CblasColMajor, CblasLower, op(trans), dim(n), dim(k), alpha, a, ld(lda), beta, c, ld(ldc));
 }
 
+// dlauum computes L^T L in place: on a copy of l's lower triangle in c, then scaled.
+void HostDenseOps::lower_gram(int64_t n, double alpha, const double* l, int64_t ldl, double* c, int64_t ldc) {
+  if (n == 0) return;
+  for (int64_t j = 0; j < n; ++j) std::copy(l + j * ldl + j, l + j * ldl + n, c + j * ldc + j);
+  const lapack_int info = LAPACKE_dlauum(LAPACK_COL_MAJOR, 'L', dim(n), c, ld(ldc));
+  CM_ASSERT(info == 0);
+  if (alpha != 1.0)
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t i = j; i < n; ++i) c[j * ldc + i] *= alpha;
+}
+
+void HostDenseOps::trmm_lower_trans(int64_t m, int64_t n, double alpha, const double* l, int64_t ldl, double* b,
+                                    int64_t ldb) {
+  if (m == 0 || n == 0) return;
+  cblas_dtrmm(CblasColMajor, CblasLeft, CblasLower, CblasTrans, CblasNonUnit, dim(m), dim(n), alpha, l, ld(ldl), b,
+              ld(ldb));
+}
+
 void HostDenseOps::symm(int64_t n, int64_t cols, const double* a, int64_t lda, const double* b, int64_t ldb,
                         double* c, int64_t ldc) {
   if (n == 0 || cols == 0) return;
   cblas_dsymm(CblasColMajor, CblasLeft, CblasLower, dim(n), dim(cols), 1.0, a, ld(lda), b, ld(ldb), 0.0, c, ld(ldc));
+}
+
+void HostDenseOps::ssymm(int64_t n, int64_t cols, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
+                         int64_t ldc) {
+  if (n == 0 || cols == 0) return;
+  cblas_ssymm(CblasColMajor, CblasLeft, CblasLower, dim(n), dim(cols), 1.0f, a, ld(lda), b, ld(ldb), 0.0f, c, ld(ldc));
 }
 
 void HostDenseOps::axpy(int64_t count, double alpha, const double* x, double* y) {

@@ -13,12 +13,14 @@ class HostDenseOps : public DenseOps {
   double* doubles(int slot, int64_t count) override;
   const float* input(const float* host, int64_t) override { return host; }
   void clear_inputs() override {}
+  float* output(float* host, int64_t) override { return host; }
+  void finish_output(const float*, float*, int64_t) override {}
   void upload(const double* host, double* dst, int64_t count) override { copy(host, dst, count); }
   void download(const double* src, double* host, int64_t count) override { copy(src, host, count); }
   void copy(const double* src, double* dst, int64_t count) override;
   void copy_block(const double* src, int64_t lds, double* dst, int64_t ldd, int64_t rows, int64_t cols) override;
   void widen(const float* src, int64_t lds, double* dst, int64_t ldd, int64_t rows, int64_t cols) override;
-  void narrow_to_host(const double* src, float* host, int64_t count) override;
+  void narrow(const double* src, int64_t lds, float* dst, int64_t ldd, int64_t rows, int64_t cols) override;
   void fill_zero(double* dst, int64_t count) override;
   void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
              const float* b, int64_t ldb, float beta, float* c, int64_t ldc) override;
@@ -28,8 +30,13 @@ class HostDenseOps : public DenseOps {
              int64_t ldc) override;
   void dsyrk(bool trans, int64_t n, int64_t k, double alpha, const double* a, int64_t lda, double beta, double* c,
              int64_t ldc) override;
+  void lower_gram(int64_t n, double alpha, const double* l, int64_t ldl, double* c, int64_t ldc) override;
+  void trmm_lower_trans(int64_t m, int64_t n, double alpha, const double* l, int64_t ldl, double* b,
+                        int64_t ldb) override;
   void symm(int64_t n, int64_t cols, const double* a, int64_t lda, const double* b, int64_t ldb, double* c,
             int64_t ldc) override;
+  void ssymm(int64_t n, int64_t cols, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
+             int64_t ldc) override;
   void axpy(int64_t count, double alpha, const double* x, double* y) override;
   void scale_columns(double* a, int64_t lda, int64_t rows, int64_t cols, const double* scales) override;
   void column_norms(const double* a, int64_t lda, int64_t rows, int64_t cols, double* norms) override;

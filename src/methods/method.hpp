@@ -1,9 +1,10 @@
 #pragma once
 // The merge-method interface. A method sees the model one merge unit at a time (a tensor, or one row
 // block of a fused tensor) with the base values and the ORIGINAL task vectors T_k = theta_k - theta_0,
-// and returns the merged float32 values of that unit. Methods that need whole-model statistics compute
+// and writes the merged float32 values of that unit. Methods that need whole-model statistics compute
 // them in prepare(), which may stream over every unit of this process as often as it needs and reduce
-// across processes through the Reducer, so the result is the same for any number of ranks.
+// across processes through the Reducer, so the result is the same for any number of ranks. An element-wise
+// method (elementwise()) is also given row blocks of units, from several threads at once.
 #include <functional>
 #include <memory>
 #include <string>
@@ -38,6 +39,8 @@ struct MergeContext {
   // Diagonal Fisher values of expert k for a unit (fisher method only).
   std::function<std::vector<float>(int k, const MergeUnit&)> fisher;
   Reducer* reducer = nullptr;
+  // Exemplars per task (features.exemplars), for the cost model of methods that use features.
+  int exemplars = 0;
   // The heavy linear algebra (CAT, RegMean): the backend's device; nullptr is the CPU (cpu_linalg()).
   Linalg* linalg = nullptr;
   // When set, CAT adds the times and counts of its linear steps here.
@@ -53,8 +56,16 @@ class Method {
   virtual std::vector<double> task_scales() const { return {}; }
   // Whole-model statistics; default: none.
   virtual void prepare(UnitStream&) {}
-  // Merged values of one unit. `tasks` holds the original task vectors and may be overwritten.
-  virtual std::vector<float> merge(const MergeUnit& unit, const std::vector<float>& base, TaskVectors& tasks) = 0;
+  // Whether, after prepare(), each merged entry depends only on the same entry of base and tasks (and its
+  // flat index): merge() may then be given row blocks of a unit (a MergeUnit with the block's offset and
+  // shape), and calls on disjoint blocks may run at the same time on different threads.
+  virtual bool elementwise() const { return false; }
+  // The work of merging tensor t, in flop-like units comparable across tensors and methods: what the shard
+  // plan balances. Default: a pass over the base and every task vector of the tensor.
+  virtual double cost(const TensorSpec& t) const;
+  // Merged values of one unit into merged[0, unit.numel()). `tasks` holds the original task vectors and may
+  // be overwritten.
+  virtual void merge(const MergeUnit& unit, const std::vector<float>& base, TaskVectors& tasks, float* merged) = 0;
 };
 
 // Builds the method named `name` reading its hyperparameters from `params` (then params.finish()).

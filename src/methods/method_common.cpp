@@ -1,5 +1,6 @@
 #include "methods/method_common.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -54,29 +55,32 @@ std::vector<double> read_alphas(Params& params, int num_tasks, double fallback) 
   return std::vector<double>(num_tasks, params.number("alpha", fallback));
 }
 
-std::vector<float> task_arithmetic(const std::vector<float>& base, const TaskVectors& tasks,
-                                   const std::vector<double>& alphas) {
+void task_arithmetic(const std::vector<float>& base, const TaskVectors& tasks, const std::vector<double>& alphas,
+                     float* out) {
   CM_ASSERT(tasks.size() == alphas.size());
-  std::vector<float> sum(base.size(), 0.0f);
+  std::fill(out, out + base.size(), 0.0f);
   for (size_t k = 0; k < tasks.size(); ++k) {
     CM_ASSERT(tasks[k].size() == base.size());
     const float alpha = static_cast<float>(alphas[k]);
-    for (size_t i = 0; i < base.size(); ++i) sum[i] += alpha * tasks[k][i];
+    const float* t = tasks[k].data();
+    for (size_t i = 0; i < base.size(); ++i) out[i] += alpha * t[i];
   }
-  for (size_t i = 0; i < base.size(); ++i) sum[i] += base[i];
-  return sum;
+  for (size_t i = 0; i < base.size(); ++i) out[i] += base[i];
 }
 
-std::vector<float> ties_combine(const std::vector<float>& base, const TaskVectors& tasks,
-                                const std::vector<float>& thresholds, float alpha) {
+void ties_combine(const std::vector<float>& base, const TaskVectors& tasks, const std::vector<float>& thresholds,
+                  float alpha, float* out) {
   const int K = static_cast<int>(tasks.size());
   CM_ASSERT(thresholds.size() == tasks.size());
-  std::vector<float> out(base.size()), kept(K);
+  std::vector<float> kept(K);
   for (size_t i = 0; i < base.size(); ++i) {
     for (int k = 0; k < K; ++k) kept[k] = ties_trim(tasks[k][i], thresholds[k]);
     out[i] = base[i] + alpha * ties_disjoint_mean(kept.data(), K);
   }
-  return out;
+}
+
+double Method::cost(const TensorSpec& t) const {
+  return static_cast<double>(t.numel()) * 2.0;
 }
 
 Scope model_scope(UnitStream& stream) {

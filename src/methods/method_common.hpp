@@ -40,17 +40,18 @@ uint32_t uint32_param(Params& params, const std::string& key, uint32_t fallback)
 // alpha_k for every expert: `alphas` (one per expert) or `alpha` (default `fallback`) for all; not both.
 std::vector<double> read_alphas(Params& params, int num_tasks, double fallback);
 
+// The combinations below write base.size() values to out.
 // theta_0 + (1/K) sum_k T_k (float32, ascending k).
-std::vector<float> weight_average(const std::vector<float>& base, const TaskVectors& tasks);
+void weight_average(const std::vector<float>& base, const TaskVectors& tasks, float* out);
 
 // theta_0 + sum_k alpha_k T_k (float32 alpha_k, ascending k).
-std::vector<float> task_arithmetic(const std::vector<float>& base, const TaskVectors& tasks,
-                                   const std::vector<double>& alphas);
+void task_arithmetic(const std::vector<float>& base, const TaskVectors& tasks, const std::vector<double>& alphas,
+                     float* out);
 
 // TIES steps 1-4: theta_0 + alpha * disjoint mean of the elected signs, after keeping the entries of task k
 // with |T_k| >= thresholds[k] (-infinity keeps all).
-std::vector<float> ties_combine(const std::vector<float>& base, const TaskVectors& tasks,
-                                const std::vector<float>& thresholds, float alpha);
+void ties_combine(const std::vector<float>& base, const TaskVectors& tasks, const std::vector<float>& thresholds,
+                  float alpha, float* out);
 
 // Visits the task vectors of every unit a statistic runs over: all units of the model on this rank
 // (scope: model, reduced over ranks) or the unit being merged (scope: tensor).

@@ -90,19 +90,22 @@ class Pcb : public Method {
     stats_ = pcb_statistics(model_scope(stream), ctx_.num_tasks, ratio_, *ctx_.reducer);
   }
 
-  std::vector<float> merge(const MergeUnit&, const std::vector<float>& base, TaskVectors& tasks) override {
+  bool elementwise() const override { return scope_ == StatScope::Model; }
+
+  void merge(const MergeUnit&, const std::vector<float>& base, TaskVectors& tasks, float* merged) override {
+    const int K = static_cast<int>(tasks.size());
+    std::vector<PcbTaskStats> unit_stats;
     if (scope_ == StatScope::Tensor) {
       LocalReducer local;  // a unit's statistics are its own, whatever the number of ranks
-      stats_ = pcb_statistics(unit_scope(tasks), ctx_.num_tasks, ratio_, local);
+      unit_stats = pcb_statistics(unit_scope(tasks), ctx_.num_tasks, ratio_, local);
     }
-    const int K = static_cast<int>(tasks.size());
-    CM_ASSERT(stats_.size() == tasks.size());  // prepare() ran
-    std::vector<float> out(base.size()), t(K);
+    const std::vector<PcbTaskStats>& st = scope_ == StatScope::Tensor ? unit_stats : stats_;
+    CM_ASSERT(st.size() == tasks.size());  // prepare() ran
+    std::vector<float> t(K);
     for (size_t i = 0; i < base.size(); ++i) {
       for (int k = 0; k < K; ++k) t[k] = tasks[k][i];
-      out[i] = base[i] + alpha_ * pcb_tau(t.data(), K, stats_.data());
+      merged[i] = base[i] + alpha_ * pcb_tau(t.data(), K, st.data());
     }
-    return out;
   }
 
  private:

@@ -1,6 +1,7 @@
 // RegMean (METHODS.md): for a linear unit, the W minimising sum_k ||X_k W^T - X_k W_k^T||^2 with the Gram
 // matrices regularised towards their diagonal: W = (sum_k W_k G_k)(sum_k G_k)^-1 with G_k = S_k / n_k and
 // off-diagonal entries times `reduction`, solved by Cholesky in float64. Other units: weight averaging.
+#include <algorithm>
 #include <string>
 
 #include "common/error.hpp"
@@ -17,8 +18,17 @@ class RegMean : public Method {
 
   bool needs_features() const override { return true; }
 
-  std::vector<float> merge(const MergeUnit& unit, const std::vector<float>& base, TaskVectors& tasks) override {
-    if (unit.role() != Role::Linear) return weight_average(base, tasks);
+  // A linear unit: its Gram matrices, the products W_k G_k and the Cholesky solve.
+  double cost(const TensorSpec& t) const override {
+    const Site* s = ctx_.model ? ctx_.model->site(t.site) : nullptr;
+    if (t.role != Role::Linear || !s) return Method::cost(t);
+    const double K = ctx_.num_tasks, n = static_cast<double>(std::max(ctx_.exemplars, 0)) * s->rows_per_exemplar;
+    const double out = static_cast<double>(t.shape[0] / t.parts), in = static_cast<double>(t.numel() / t.shape[0]);
+    return t.parts * (K * (n * in * in + 2.0 * out * in * in) + in * in * in / 3.0 + 2.0 * in * in * out);
+  }
+
+  void merge(const MergeUnit& unit, const std::vector<float>& base, TaskVectors& tasks, float* merged) override {
+    if (unit.role() != Role::Linear) return weight_average(base, tasks, merged);
     CM_ASSERT(ctx_.features != nullptr && ctx_.features->size() == tasks.size() && unit.shape.size() == 2);
     const int64_t out = unit.shape[0], in = unit.shape[1];
     std::vector<double> gram_sum(in * in, 0.0), rhs(out * in, 0.0), g(in * in), w(out * in);
@@ -36,9 +46,7 @@ class RegMean : public Method {
       la.dgemm(false, false, out, in, in, 1.0, w.data(), g.data(), 1.0, rhs.data());  // += W_k G_k
     }
     solve(la, unit, gram_sum, in, out, rhs);  // rows of rhs become the rows of W
-    std::vector<float> merged(out * in);
     for (int64_t i = 0; i < out * in; ++i) merged[i] = static_cast<float>(rhs[i]);
-    return merged;
   }
 
  private:

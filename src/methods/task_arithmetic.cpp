@@ -7,8 +7,9 @@ namespace {
 class TaskArithmetic : public Method {
  public:
   explicit TaskArithmetic(std::vector<double> alphas) : alphas_(std::move(alphas)) {}
-  std::vector<float> merge(const MergeUnit&, const std::vector<float>& base, TaskVectors& tasks) override {
-    return task_arithmetic(base, tasks, alphas_);
+  bool elementwise() const override { return true; }
+  void merge(const MergeUnit&, const std::vector<float>& base, TaskVectors& tasks, float* merged) override {
+    task_arithmetic(base, tasks, alphas_, merged);
   }
 
  private:

@@ -55,13 +55,15 @@ class Ties : public Method {
     thresholds_ = trim_thresholds(model_scope(stream), ctx_.num_tasks, density_, *ctx_.reducer);
   }
 
-  std::vector<float> merge(const MergeUnit&, const std::vector<float>& base, TaskVectors& tasks) override {
+  bool elementwise() const override { return scope_ == StatScope::Model; }
+
+  void merge(const MergeUnit&, const std::vector<float>& base, TaskVectors& tasks, float* merged) override {
     if (scope_ == StatScope::Model) {
       CM_ASSERT(thresholds_.size() == tasks.size());  // prepare() ran
-      return ties_combine(base, tasks, thresholds_, alpha_);
+      return ties_combine(base, tasks, thresholds_, alpha_, merged);
     }
     LocalReducer local;  // a unit's statistics are its own, whatever the number of ranks
-    return ties_combine(base, tasks, trim_thresholds(unit_scope(tasks), ctx_.num_tasks, density_, local), alpha_);
+    ties_combine(base, tasks, trim_thresholds(unit_scope(tasks), ctx_.num_tasks, density_, local), alpha_, merged);
   }
 
  private:

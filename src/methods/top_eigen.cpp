@@ -12,19 +12,29 @@ namespace cm {
 namespace {
 
 enum Slot { kFactor = kTopEigenFirstSlot, kVectors, kLanczos, kLanczosCoef };
+enum FloatSlot { kProbeMatrix = kTopEigenFirstSlot, kProbeIn, kProbeOut };
 
-// v -> A v for the symmetric A (lower triangle).
-class MatrixOperator : public SymmetricOperator {
+// v -> A v for the symmetric A (lower triangle), in float32 on a float32 copy of A: for the probe, whose
+// estimates need no more, and whose products then move half the bytes.
+class Float32Operator : public SymmetricOperator {
  public:
-  MatrixOperator(DenseOps& ops, int64_t n, const double* a, int64_t lda) : ops_(ops), n_(n), a_(a), lda_(lda) {}
+  Float32Operator(DenseOps& ops, int64_t n, const double* a, int64_t lda)
+      : ops_(ops), n_(n), a_(ops.floats(kProbeMatrix, n * n)) {
+    ops_.narrow(a, lda, a_, n, n, n);
+  }
   int64_t dim() const override { return n_; }
-  void apply(const double* v, double* gv, int64_t cols) override { ops_.symm(n_, cols, a_, lda_, v, n_, gv, n_); }
+  void apply(const double* v, double* gv, int64_t cols) override {
+    float* x = ops_.floats(kProbeIn, n_ * cols);
+    float* y = ops_.floats(kProbeOut, n_ * cols);
+    ops_.narrow(v, n_, x, n_, n_, cols);
+    ops_.ssymm(n_, cols, a_, n_, x, n_, y, n_);
+    ops_.widen(y, n_, gv, n_, n_, cols);
+  }
 
  private:
   DenseOps& ops_;
   int64_t n_;
-  const double* a_;
-  int64_t lda_;
+  float* a_;
 };
 
 // v -> (L L^T)^-1 v for the Cholesky factor L of sigma I - A.
@@ -127,35 +137,46 @@ TopEigen top_positive_eigen(DenseOps& ops, int64_t n, double* a, int64_t lda, in
   if (want == 0) return TopEigen{};
   if (n <= o.dense_max) return direct(ops, n, a, lda, want, EigenPath::Direct);
 
-  MatrixOperator matrix(ops, n, a, lda);
+  Float32Operator matrix(ops, n, a, lda);
   const SpectrumEstimate probe = lanczos_estimate(ops, matrix, o.probe_steps);
   const double spread = std::max(probe.highest - probe.lowest, std::fabs(probe.highest)) + 1e-300;
   double step = std::max(probe.residual, o.shift_gap * spread);
   double sigma = probe.highest + probe.residual < 0 ? 0.0 : probe.highest + step;
   double* l = ops.doubles(kFactor, n * n);
+  int factorisations = 0;
+  int64_t applies = 0;
   for (int attempt = 0; attempt < o.shift_tries; ++attempt) {
     ops.copy_block(a, lda, l, n, n, n);
     ops.shift_negate(l, n, n, sigma);
+    ++factorisations;
     if (ops.potrf(n, l, n)) {
       if (sigma == 0) {  // -A is positive definite
         TopEigen none;
         none.path = EigenPath::Negative;
+        none.factorisations = factorisations;
         return none;
       }
       ShiftInvertOperator inverse(ops, n, l);
       const BlockEigenResult r = block_top_eigen(ops, inverse, static_cast<int>(want), o.block);
+      applies += r.applies;
       if (!r.converged) break;
       const int64_t count = static_cast<int64_t>(r.values.size());
       std::vector<double> values(r.values.size());
       for (size_t i = 0; i < values.size(); ++i) values[i] = sigma - 1.0 / r.values[i];
       double* v = ops.doubles(kVectors, n * count);
       ops.upload(r.vectors.data(), v, n * count);
-      return positive_part(values.data(), count, v, n, EigenPath::ShiftInvert);
+      TopEigen e = positive_part(values.data(), count, v, n, EigenPath::ShiftInvert);
+      e.factorisations = factorisations;
+      e.applies = applies;
+      return e;
     }
     if (sigma > 0) step *= 4;
     sigma = std::max(probe.highest, 0.0) + step;
   }
-  return direct(ops, n, a, lda, want, EigenPath::Fallback);
+  TopEigen e = direct(ops, n, a, lda, want, EigenPath::Fallback);
+  e.factorisations = factorisations;
+  e.applies = applies;
+  return e;
 }
 
 }  // namespace cm

@@ -4,8 +4,9 @@
 // of the top c (MRRR: dsyevr, or cuSOLVER's syevdx). Above, CAT's spectra (a wide negative part from
 // lambda S_i, a few small positive eigenvalues close together) make Krylov methods on the matrix itself slow,
 // so the solve works on (sigma I - A)^-1 instead, with sigma just above the largest eigenvalue:
-//   1. probe: a short Lanczos run on A (one vector, full reorthogonalisation) whose largest Ritz value theta
-//      and its residual r estimate the top of the spectrum, and whose extreme Ritz values its spread s;
+//   1. probe: a short Lanczos run (one vector, full reorthogonalisation) on a float32 copy of A, whose
+//      largest Ritz value theta
+//      and its residual r estimate the top of the spectrum and whose extreme Ritz values its spread s;
 //   2. sigma = theta + max(r, shift_gap * s), moved 4 times farther up while the Cholesky factorisation of
 //      sigma I - A fails (sigma below the largest eigenvalue); sigma = 0 first when theta + r < 0, where
 //      success proves every eigenvalue negative (no basis at all);
@@ -37,6 +38,8 @@ struct TopEigen {
   std::vector<double> values;  // the (at most c) largest eigenvalues that are > 0, ascending
   double* vectors = nullptr;   // their unit eigenvectors, n x values.size() in the ops' memory (column j: values[j])
   EigenPath path = EigenPath::Direct;
+  int factorisations = 0;  // Cholesky factorisations of sigma I - A tried (shift-invert)
+  int64_t applies = 0;     // columns the shift-invert operator was applied to
 };
 
 // a: the n x n symmetric matrix, lower triangle, in ops memory; destroyed. 1 <= c.

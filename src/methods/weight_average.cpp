@@ -1,23 +1,25 @@
 // Weight averaging (METHODS.md): theta = theta_0 + (1/K) sum_k T_k.
+#include <algorithm>
+
 #include "methods/method_common.hpp"
 
 namespace cm {
 
-std::vector<float> weight_average(const std::vector<float>& base, const TaskVectors& tasks) {
-  std::vector<float> sum(base.size(), 0.0f);
+void weight_average(const std::vector<float>& base, const TaskVectors& tasks, float* out) {
+  std::fill(out, out + base.size(), 0.0f);
   for (const auto& t : tasks)
-    for (size_t i = 0; i < base.size(); ++i) sum[i] += t[i];
+    for (size_t i = 0; i < base.size(); ++i) out[i] += t[i];
   const float inv_k = static_cast<float>(1.0 / static_cast<double>(tasks.size()));
-  for (size_t i = 0; i < base.size(); ++i) sum[i] = base[i] + inv_k * sum[i];
-  return sum;
+  for (size_t i = 0; i < base.size(); ++i) out[i] = base[i] + inv_k * out[i];
 }
 
 namespace {
 
 class WeightAverage : public Method {
  public:
-  std::vector<float> merge(const MergeUnit&, const std::vector<float>& base, TaskVectors& tasks) override {
-    return weight_average(base, tasks);
+  bool elementwise() const override { return true; }
+  void merge(const MergeUnit&, const std::vector<float>& base, TaskVectors& tasks, float* merged) override {
+    weight_average(base, tasks, merged);
   }
 };
 

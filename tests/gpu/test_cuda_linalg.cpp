@@ -139,9 +139,13 @@ TEST_F(CudaLinalgOps, EveryDenseOpMatchesTheHost) {
     for (int64_t i = 0; i < m; ++i) dot += vd[j * m + i] * vh[j * m + i];
     EXPECT_NEAR(std::fabs(dot), 1.0, 1e-10) << j;
   }
-  std::vector<float> narrowed(static_cast<size_t>(m * m)), wide(static_cast<size_t>(m * m));
-  dev.narrow_to_host(device(a), narrowed.data(), m * m);
-  for (size_t i = 0; i < a.size(); ++i) ASSERT_EQ(narrowed[i], static_cast<float>(a[i]));
+  // output: a host array updated in the ops' memory and brought back.
+  std::vector<float> updated = af;
+  float* o = dev.output(updated.data(), m * k);
+  dev.sgemm(false, false, m, 1, 1, 0.0f, da, m, db, 1, 2.0f, o, m);  // first column doubled
+  dev.finish_output(o, updated.data(), m * k);
+  for (int64_t i = 0; i < m; ++i) ASSERT_EQ(updated[i], 2.0f * af[i]);
+  for (int64_t i = m; i < m * k; ++i) ASSERT_EQ(updated[i], af[i]);
   double* w64 = device_zeros<double>(m * n);
   dev.widen(da, m, w64, m, m, n > k ? k : n);
   const auto widened = this->host(w64, m * n);

@@ -126,8 +126,9 @@ inline UnitResults run(Method& method, UnitStream& stream) {
   UnitResults out;
   stream.for_each([&](const MergeUnit& u, const std::vector<float>& base, const TaskVectors& original) {
     TaskVectors tasks = original;
-    out[{u.name(), u.part}] = method.merge(u, base, tasks);
-    EXPECT_EQ(static_cast<int64_t>(out[{u.name(), u.part}].size()), u.numel());
+    std::vector<float>& merged = out[{u.name(), u.part}];
+    merged.assign(static_cast<size_t>(u.numel()), 0.0f);
+    method.merge(u, base, tasks, merged.data());
   });
   return out;
 }

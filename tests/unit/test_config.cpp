@@ -45,8 +45,8 @@ TEST_F(ConfigTest, ReadsKeysAndDefaults) {
   EXPECT_EQ(c.method_params.at("alpha"), "0.5");
   EXPECT_EQ(c.method_params.at("alphas"), "[0.1, 0.2]");
   EXPECT_EQ(c.exemplars, 2);
-  EXPECT_EQ(c.feature_model, "expert");
-  EXPECT_EQ(c.output_dtype, "base");
+  EXPECT_EQ(c.feature_model, FeatureModel::Expert);
+  EXPECT_FALSE(c.output_dtype.has_value());
   EXPECT_EQ(c.backend, "auto");
   EXPECT_EQ(c.threads, 0);
 }
@@ -58,6 +58,9 @@ TEST_F(ConfigTest, SetOverridesAndResolvesAgainstWorkingDirectory) {
   EXPECT_EQ(c.experts[1].name, "two");
   EXPECT_EQ(c.output_path, "x.h5");
   EXPECT_EQ(c.exemplars, 3);
+  const JobConfig d = load_config(write(kMinimal), {"output.dtype=bf16", "features.model=scaled"});
+  EXPECT_EQ(d.output_dtype, DType::BF16);
+  EXPECT_EQ(d.feature_model, FeatureModel::Scaled);
   EXPECT_EQ(c.threads, 1);
   EXPECT_NE(c.text.find("0.7"), std::string::npos);
 }

@@ -86,7 +86,7 @@ TEST(ShardPlan, PlanCommandPrintsTheTableFromHeadersOnly) {
       {"plan", (test::source_dir() / "configs/llama2-70b-plan.yaml").string(), "--ranks", "64"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("64 ranks, 82 stages"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("largest share / mean = 1.0"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("largest cost share / mean = 1.0"), std::string::npos) << r.out;
 }
 
 TEST(LaunchCheck, SrunWorldSmallerThanSlurmNtasksFails) {

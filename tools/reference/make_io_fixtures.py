@@ -10,10 +10,9 @@ The expected values come from numpy's and torch's own conversions, never from ca
   single/                 model.safetensors with open_clip_config.json (the config fallback)
   catmerge_style.h5       what catmerge's writer produces, written by h5py: f32, f16, bf16-as-uint16 datasets
   exemplars.h5            pixel_values groups for the exemplar reader, good and bad
-  sha256.txt              hashlib's SHA-256 of each file above, for the hash test
+  content_hash.txt        each file's content hash by content_hash.py (Python's xxhash), for the hash test
 Run from anywhere: python3 tools/reference/make_io_fixtures.py. The output is deterministic.
 """
-import hashlib
 import json
 import os
 
@@ -21,6 +20,8 @@ import h5py
 import numpy as np
 import torch
 from safetensors.torch import save_file
+
+from content_hash import write_fixture_list
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "data", "fixtures", "io")
 
@@ -145,19 +146,6 @@ def write_exemplars():
         h.create_group("empty_group")
 
 
-def write_hashes():
-    lines = []
-    for root, _, files in sorted(os.walk(OUT)):
-        for name in sorted(files):
-            if name == "sha256.txt":
-                continue
-            path = os.path.join(root, name)
-            with open(path, "rb") as f:
-                lines.append(f"{hashlib.sha256(f.read()).hexdigest()}  {os.path.relpath(path, OUT)}\n")
-    with open(os.path.join(OUT, "sha256.txt"), "w") as f:
-        f.writelines(lines)
-
-
 def main():
     os.makedirs(OUT, exist_ok=True)
     write_dtypes()
@@ -165,7 +153,7 @@ def main():
     write_single()
     write_catmerge_style()
     write_exemplars()
-    write_hashes()
+    write_fixture_list(OUT)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ std::vector<Basis> CudaLinalg::top_eigvecs(const ConflictProblem& p, int c, Conf
 }
 
 void CudaLinalg::project(const std::vector<Basis>& bases, int64_t out, int64_t in, TaskVectors& tasks) {
-  project_off_bases(ops_, bases, out, in, tasks);
+  for (size_t i = 0; i < tasks.size(); ++i) project_off_bases(ops_, bases, out, in, tasks[i], i);
 }
 
 // Row-major c = op(a) op(b) is column-major c^T = op(b)^T op(a)^T, and a row-major buffer is the column-major

@@ -31,6 +31,14 @@ const float* DeviceDenseOps::input(const float* host, int64_t count) {
   return ctx_.upload(inputs_[inputs_used_++], host, static_cast<size_t>(std::max<int64_t>(count, 1)));
 }
 
+float* DeviceDenseOps::output(float* host, int64_t count) {
+  return ctx_.upload(output_, host, static_cast<size_t>(std::max<int64_t>(count, 1)));
+}
+
+void DeviceDenseOps::finish_output(const float* data, float* host, int64_t count) {
+  ctx_.copy_out(host, data, static_cast<size_t>(count) * sizeof(float));
+}
+
 void DeviceDenseOps::upload(const double* host, double* dst, int64_t count) {
   ctx_.copy_in(dst, host, static_cast<size_t>(count) * sizeof(double));
 }
@@ -56,10 +64,8 @@ void DeviceDenseOps::widen(const float* src, int64_t lds, double* dst, int64_t l
   gpu::widen_block(src, lds, dst, ldd, rows, cols, ctx_.stream());
 }
 
-void DeviceDenseOps::narrow_to_host(const double* src, float* host, int64_t count) {
-  float* d = narrow_.get(static_cast<size_t>(std::max<int64_t>(count, 1)));
-  gpu::narrow(src, d, count, ctx_.stream());
-  ctx_.copy_out(host, d, static_cast<size_t>(count) * sizeof(float));
+void DeviceDenseOps::narrow(const double* src, int64_t lds, float* dst, int64_t ldd, int64_t rows, int64_t cols) {
+  gpu::narrow_block(src, lds, dst, ldd, rows, cols, ctx_.stream());
 }
 
 void DeviceDenseOps::fill_zero(double* dst, int64_t count) {
@@ -94,11 +100,39 @@ void DeviceDenseOps::dsyrk(bool trans, int64_t n, int64_t k, double alpha, const
                            ld(lda), &beta, c, ld(ldc)));
 }
 
+// cuSOLVER has no lauum: DSYRK of the triangle as a full matrix (its strict upper triangle zeroed in a copy),
+// three times lauum's flops, which a GPU does not notice at these sizes.
+void DeviceDenseOps::lower_gram(int64_t n, double alpha, const double* l, int64_t ldl, double* c, int64_t ldc) {
+  if (n == 0) return;
+  double* t = triangle_.get(static_cast<size_t>(n * n));
+  copy_block(l, ldl, t, n, n, n);
+  gpu::zero_upper(t, n, n, ctx_.stream());
+  dsyrk(true, n, n, alpha, t, n, 0.0, c, ldc);
+}
+
+void DeviceDenseOps::trmm_lower_trans(int64_t m, int64_t n, double alpha, const double* l, int64_t ldl, double* b,
+                                      int64_t ldb) {
+  if (m == 0 || n == 0) return;
+  // cuBLAS's TRMM writes to a third matrix; b is staged there and copied back.
+  double* out = triangle_.get(static_cast<size_t>(m * n));
+  CUBLAS_CHECK(cublasDtrmm(ctx_.blas(), CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_T, CUBLAS_DIAG_NON_UNIT,
+                           blas_dim(m), blas_dim(n), &alpha, l, ld(ldl), b, ld(ldb), out, blas_dim(m)));
+  copy_block(out, m, b, ldb, m, n);
+}
+
 void DeviceDenseOps::symm(int64_t n, int64_t cols, const double* a, int64_t lda, const double* b, int64_t ldb,
                           double* c, int64_t ldc) {
   if (n == 0 || cols == 0) return;
   const double one = 1.0, zero = 0.0;
   CUBLAS_CHECK(cublasDsymm(ctx_.blas(), CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_LOWER, blas_dim(n), blas_dim(cols), &one, a,
+                           ld(lda), b, ld(ldb), &zero, c, ld(ldc)));
+}
+
+void DeviceDenseOps::ssymm(int64_t n, int64_t cols, const float* a, int64_t lda, const float* b, int64_t ldb,
+                           float* c, int64_t ldc) {
+  if (n == 0 || cols == 0) return;
+  const float one = 1.0f, zero = 0.0f;
+  CUBLAS_CHECK(cublasSsymm(ctx_.blas(), CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_LOWER, blas_dim(n), blas_dim(cols), &one, a,
                            ld(lda), b, ld(ldb), &zero, c, ld(ldc)));
 }
 

@@ -1,0 +1,100 @@
+#include "job/gather.hpp"
+
+#include <algorithm>
+
+#include "common/error.hpp"
+
+namespace cm {
+
+TensorGather::TensorGather(const ShardPlan& plan, const ModelSpec& model, std::vector<uint64_t> bytes,
+                           Communicator& comm, Hdf5Writer* out, std::function<void(int)> written, int window)
+    : plan_(plan),
+      model_(model),
+      bytes_(std::move(bytes)),
+      comm_(comm),
+      out_(out),
+      written_(std::move(written)),
+      window_(static_cast<size_t>(std::max(window, 1))) {
+  CM_ASSERT((comm.rank() == 0) == (out != nullptr));
+  if (comm.rank() != 0) return;
+  for (const RankShard& s : plan.ranks) next_.push_back(s.first_tensor);
+  post_receives();
+}
+
+TensorGather::~TensorGather() = default;
+
+TensorGather::Bytes TensorGather::buffer(int t) {
+  Bytes b;
+  if (!free_.empty()) {
+    b = std::move(free_.back());
+    free_.pop_back();
+  }
+  b.resize(static_cast<size_t>(bytes_[t]));
+  return b;
+}
+
+void TensorGather::put(int t, Bytes bytes) {
+  CM_ASSERT(bytes.size() == bytes_[t]);
+  if (out_) {
+    out_->write_stored(model_.tensors[t].name, bytes.data());
+    free_.push_back(std::move(bytes));
+    if (written_) written_(t);
+    poll();
+    return;
+  }
+  // Wait for the oldest send when the window is full, so that no more than `window` tensors are held.
+  while (flight_.size() >= window_) {
+    flight_.front().request->wait();
+    free_.push_back(std::move(flight_.front().bytes));
+    flight_.pop_front();
+  }
+  Transfer tr{t, 0, std::move(bytes), nullptr};
+  tr.request = comm_.isend(tr.bytes.data(), tr.bytes.size(), 0);
+  flight_.push_back(std::move(tr));
+}
+
+// Rank 0: up to `window` receives, one per turn of the peers that still have tensors to send.
+void TensorGather::post_receives() {
+  const int ranks = static_cast<int>(plan_.ranks.size());
+  for (int tries = 0; flight_.size() < window_ && tries < ranks; ++tries) {
+    const int peer = turn_;
+    turn_ = turn_ + 1 < ranks ? turn_ + 1 : 1;
+    if (peer == 0 || peer >= ranks || next_[peer] >= plan_.ranks[peer].end_tensor) continue;
+    const int t = next_[peer]++;
+    Transfer tr{t, peer, buffer(t), nullptr};
+    tr.request = comm_.irecv(tr.bytes.data(), tr.bytes.size(), peer);
+    flight_.push_back(std::move(tr));
+    tries = -1;  // a posted receive: every peer may take another turn
+  }
+}
+
+void TensorGather::complete(Transfer& tr) {
+  if (out_) {
+    out_->write_stored(model_.tensors[tr.tensor].name, tr.bytes.data());
+    if (written_) written_(tr.tensor);
+  }
+  free_.push_back(std::move(tr.bytes));
+}
+
+void TensorGather::poll() {
+  for (auto it = flight_.begin(); it != flight_.end();) {
+    if (!it->request->done()) {
+      ++it;
+      continue;
+    }
+    complete(*it);
+    it = flight_.erase(it);
+  }
+  if (out_) post_receives();
+}
+
+void TensorGather::finish() {
+  while (!flight_.empty()) {
+    flight_.front().request->wait();
+    complete(flight_.front());
+    flight_.pop_front();
+    if (out_) post_receives();
+  }
+}
+
+}  // namespace cm

@@ -1,0 +1,61 @@
+#pragma once
+// Merged tensors on their way to the output (docs/DESIGN.md "Distributed run"). Rank 0 writes its own as it
+// merges them and receives every other rank's as they come, writing each into the dataset declared for it up
+// front, so the file's bytes do not depend on the number of ranks or the order of arrival. Every other rank
+// sends each tensor as soon as it is merged and goes on merging, with at most `window` tensors in flight; rank
+// 0 has at most `window` receives posted at a time, handed round the senders. No rank holds its whole shard.
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "comm/communicator.hpp"
+#include "io/hdf5_writer.hpp"
+#include "plan/shard_plan.hpp"
+
+namespace cm {
+
+class TensorGather {
+ public:
+  using Bytes = std::vector<unsigned char>;
+  // bytes[t]: the stored size of tensor t (output dtype). out: rank 0's writer (nullptr elsewhere).
+  // written(t): called on rank 0 after tensor t is written (progress).
+  TensorGather(const ShardPlan& plan, const ModelSpec& model, std::vector<uint64_t> bytes, Communicator& comm,
+               Hdf5Writer* out, std::function<void(int)> written, int window = 2);
+  ~TensorGather();
+  TensorGather(const TensorGather&) = delete;
+  TensorGather& operator=(const TensorGather&) = delete;
+
+  // A buffer for tensor t's stored bytes, reusing one that is free.
+  Bytes buffer(int t);
+  // This rank's tensor t, merged: written (rank 0) or sent. Tensors go in shard order.
+  void put(int t, Bytes bytes);
+  // Drives transfers on; rank 0 writes what has arrived. Cheap: call between units.
+  void poll();
+  // After this rank's last put: every transfer done, and on rank 0 every tensor written.
+  void finish();
+
+ private:
+  struct Transfer {
+    int tensor = 0, peer = 0;
+    Bytes bytes;
+    std::unique_ptr<Request> request;
+  };
+  void post_receives();
+  void complete(Transfer& t);
+
+  const ShardPlan& plan_;
+  const ModelSpec& model_;
+  std::vector<uint64_t> bytes_;
+  Communicator& comm_;
+  Hdf5Writer* out_;
+  std::function<void(int)> written_;
+  size_t window_;
+  std::deque<Transfer> flight_;       // sends (others) or posted receives (rank 0)
+  std::vector<int> next_;             // rank 0: each peer's next tensor to receive
+  int turn_ = 1;                      // rank 0: the peer whose receive is posted next
+  std::vector<Bytes> free_;
+};
+
+}  // namespace cm
