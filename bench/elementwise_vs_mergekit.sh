@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # elementwise_vs_mergekit.sh [CATMERGE] [WORK_DIR]: catmerge's element-wise methods at the read floor and
 # against mergekit, on the LLaMA-shaped bf16 set of tools/make_random_llama.py (default: hidden 2048,
-# 8 layers, MLP 5632, 16 heads, vocab 32000, base + 4 experts, 5.4 GB), generated into WORK_DIR if it is
+# 8 layers, MLP 5632, 16 heads, 4 KV heads, vocab 32000, base + 4 experts, 4.9 GB), generated into WORK_DIR if it is
 # not there (default build/bench-llama). Measures, each from the page cache (every input is read once
 # with cat before each timed run):
 #   - read once: bench/read_once.py, every input file read in full with 16 MiB read(2) calls into one
@@ -29,7 +29,7 @@ venv=${BENCH_VENV:-$bench_root/build/bench-venv}
 experts=${BENCH_EXPERTS:-4}
 skip_mk=${BENCH_SKIP_MERGEKIT:-0}
 ensure_set make_random_llama.py "$work" --hidden "${BENCH_HIDDEN:-2048}" --layers "${BENCH_LAYERS:-8}" \
-  --intermediate "${BENCH_INTERMEDIATE:-5632}" --heads "${BENCH_HEADS:-16}" --kv-heads "${BENCH_KV_HEADS:-16}" \
+  --intermediate "${BENCH_INTERMEDIATE:-5632}" --heads "${BENCH_HEADS:-16}" --kv-heads "${BENCH_KV_HEADS:-4}" \
   --vocab "${BENCH_VOCAB:-32000}" --experts "$experts"
 [[ $skip_mk == 1 ]] || "$bench_root/bench/setup-venv.sh" "$venv"
 inputs=("$work/base/model.safetensors")

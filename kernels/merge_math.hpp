@@ -52,6 +52,11 @@ CM_HD float ties_trim(float t, float threshold) { return fabsf(t) >= threshold ?
 
 CM_HD float sign_of(float x) { return x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : 0.0f); }
 
+// Whether a trimmed value joins the elected sign gamma = sign_of(total of the K trimmed values): nonzero and
+// of that sign (none when the total is 0). A product with gamma (+-1 or 0, so exact), not && and ==, so that
+// the CPU loops vectorise.
+CM_HD bool ties_agrees(float v, float gamma) { return v * gamma > 0.0f; }
+
 // Elect + disjoint mean over the K trimmed values of one element: the mean of the nonzero values whose
 // sign is the sign of their sum (0 when the sum is 0 or nothing agrees).
 CM_HD float ties_disjoint_mean(const float* v, int K) {
@@ -61,7 +66,7 @@ CM_HD float ties_disjoint_mean(const float* v, int K) {
   float sum = 0.0f;
   int count = 0;
   for (int k = 0; k < K; ++k) {
-    if (v[k] != 0.0f && sign_of(v[k]) == gamma) {
+    if (ties_agrees(v[k], gamma)) {
       sum += v[k];
       ++count;
     }

@@ -3,8 +3,8 @@
 model.safetensors, bf16), plus catmerge and mergekit configurations of the same merges, for the
 element-wise benchmarks (bench/elementwise_vs_mergekit.sh). Needs only numpy (/usr/bin/python3).
 
-  tools/make_random_llama.py OUT_DIR [--hidden 2048 --layers 8 --intermediate 5632 --heads 16 --kv-heads 16
-                                      --vocab 32000 --experts 4]      (defaults: 5 checkpoints, 5.4 GB)
+  tools/make_random_llama.py OUT_DIR [--hidden 2048 --layers 8 --intermediate 5632 --heads 16 --kv-heads 4
+                                      --vocab 32000 --experts 4]      (defaults: 5 checkpoints, 4.9 GB)
 
 Values: weights N(0, 0.02^2), RMSNorm weights 1 + N(0, 0.02^2); expert k = base + a delta N(0, s^2),
 s = 0.05 * 0.02 for weights and 0.05 * 0.2 for norm weights (bf16's spacing near 1 is 0.0078), computed in
@@ -83,7 +83,7 @@ def main():
     ap.add_argument("--layers", type=int, default=8)
     ap.add_argument("--intermediate", type=int, default=5632)
     ap.add_argument("--heads", type=int, default=16)
-    ap.add_argument("--kv-heads", type=int, default=16)
+    ap.add_argument("--kv-heads", type=int, default=4)
     ap.add_argument("--vocab", type=int, default=32000)
     ap.add_argument("--experts", type=int, default=4)
     ap.add_argument("--delta-scale", type=float, default=0.05, help="delta std: this times 0.02 (weights), 0.2 (norms)")

@@ -33,6 +33,31 @@ std::vector<MergeUnit> units_of(const TensorSpec& t) {
   return units;
 }
 
+namespace {
+
+// splitmix64's finaliser: a well-mixed hash of a position.
+uint64_t mix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+}  // namespace
+
+std::vector<MergeUnit> sample_runs(const MergeUnit& unit, int64_t stride) {
+  CM_ASSERT(stride >= 1);
+  if (stride == 1) return {unit};
+  const int64_t stretch = stride * kSampleRun, n = unit.numel();
+  std::vector<MergeUnit> runs;
+  for (int64_t begin = 0; begin < n; begin += stretch) {
+    const uint64_t slack = static_cast<uint64_t>(stretch - kSampleRun + 1);
+    const int64_t start = begin + static_cast<int64_t>(mix(static_cast<uint64_t>(unit.offset + begin)) % slack);
+    if (start + kSampleRun <= n) runs.push_back(MergeUnit{unit.tensor, unit.part, unit.offset + start, {kSampleRun}});
+  }
+  return runs;
+}
+
 const TensorSpec* ModelSpec::find(const std::string& name) const {
   for (const auto& t : tensors)
     if (t.name == name) return &t;

@@ -43,6 +43,13 @@ struct MergeUnit {
 
 std::vector<MergeUnit> units_of(const TensorSpec& t);
 
+// A sample of a unit for estimates (exact selection's brackets, methods/select.hpp): runs of kSampleRun
+// consecutive entries (1-D units), one in each stretch of stride * kSampleRun entries at an offset hashed from
+// the stretch's position (a fixed offset would sample the same columns of every row), so about one entry in
+// `stride`; a run that would pass the unit's end is left out. stride 1 gives the unit itself.
+constexpr int64_t kSampleRun = 64;
+std::vector<MergeUnit> sample_runs(const MergeUnit& unit, int64_t stride);
+
 struct Site {
   std::string name;
   SiteKind kind = SiteKind::LinearInput;

@@ -1,5 +1,6 @@
 #include "io/hdf5_writer.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -41,8 +42,11 @@ Hdf5Writer::Hdf5Writer(std::string final_path)
   register_temp_file(temp_path_);
   try {
     root_ = h5::check(H5Gopen2(file_.get(), "/", H5P_DEFAULT), final_path_, what);
+    raw_ = ::open(temp_path_.c_str(), O_WRONLY | O_CLOEXEC);
+    if (raw_ < 0) fail(final_path_, "cannot open " + temp_path_ + " for writing: " + strerror(errno));
   } catch (const Error&) {
     // The destructor does not run for a throwing constructor, so the temp file is removed here.
+    if (raw_ >= 0) ::close(raw_);
     file_.close();
     std::remove(temp_path_.c_str());
     unregister_temp_file(temp_path_);
@@ -52,6 +56,7 @@ Hdf5Writer::Hdf5Writer(std::string final_path)
 
 Hdf5Writer::~Hdf5Writer() {
   if (committed_) return;
+  ::close(raw_);
   root_.close();
   file_.close();
   std::remove(temp_path_.c_str());
@@ -89,7 +94,9 @@ void Hdf5Writer::declare_tensor(const std::string& name, DType dtype, const std:
       h5::check(H5Dcreate2(root_.get(), name.c_str(), type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
                 final_path_, what);
   if (dtype == DType::BF16) mark_bfloat16(dataset.get(), final_path_ + ":/" + name);
-  declared_[name] = Declared{dtype, n};
+  const haddr_t offset = n > 0 ? H5Dget_offset(dataset.get()) : 0;
+  if (n > 0 && offset == HADDR_UNDEF) fail(final_path_, what + ": no space was allocated");
+  declared_[name] = Declared{dtype, n, static_cast<uint64_t>(offset)};
 }
 
 void Hdf5Writer::write_tensor(const std::string& name, const float* data) {
@@ -102,16 +109,22 @@ void Hdf5Writer::write_tensor(const std::string& name, const float* data) {
 }
 
 void Hdf5Writer::write_stored(const std::string& name, const void* bytes) {
-  CM_ASSERT(!committed_);
-  h5::silence_errors();
   const auto it = declared_.find(name);
   CM_ASSERT(it != declared_.end());
-  if (it->second.elements == 0) return;  // HDF5 1.10 refuses a null buffer even for an empty dataset
-  const std::string what = "cannot write tensor '" + name + "'";
-  const h5::Id dataset = h5::check(H5Dopen2(root_.get(), name.c_str(), H5P_DEFAULT), final_path_, what);
-  const h5::Id type = h5::check(H5Dget_type(dataset.get()), final_path_, what);
-  // The memory type is the file type: HDF5 copies the bytes without converting.
-  h5::check(H5Dwrite(dataset.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes), final_path_, what);
+  write_stored_bytes(name, 0, bytes, it->second.elements * dtype_size(it->second.dtype));
+}
+
+void Hdf5Writer::write_stored_bytes(const std::string& name, uint64_t offset, const void* bytes, size_t n) {
+  CM_ASSERT(!committed_ && raw_ >= 0);
+  const auto it = declared_.find(name);
+  CM_ASSERT(it != declared_.end() && offset + n <= it->second.elements * dtype_size(it->second.dtype));
+  const char* p = static_cast<const char*>(bytes);
+  for (size_t done = 0; done < n;) {
+    const ssize_t w = ::pwrite(raw_, p + done, n - done, static_cast<off_t>(it->second.file_offset + offset + done));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) fail(final_path_, "cannot write tensor '" + name + "' to " + temp_path_ + ": " + strerror(w < 0 ? errno : EIO));
+    done += static_cast<size_t>(w);
+  }
 }
 
 void Hdf5Writer::write_tensor(const std::string& name, DType dtype, const std::vector<int64_t>& shape,
@@ -154,6 +167,8 @@ void Hdf5Writer::commit() {
   CM_ASSERT(!committed_);
   h5::silence_errors();
   root_.close();
+  if (::close(raw_) != 0) fail(final_path_, "cannot write " + temp_path_ + ": " + strerror(errno));
+  raw_ = -1;
   h5::check(H5Fflush(file_.get(), H5F_SCOPE_GLOBAL), final_path_, "cannot flush " + temp_path_);
   h5::check(file_.close(), final_path_, "cannot close " + temp_path_);
   if (std::rename(temp_path_.c_str(), final_path_.c_str()) != 0)

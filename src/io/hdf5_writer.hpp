@@ -2,7 +2,9 @@
 // Writes catmerge's output HDF5 file: one contiguous dataset per tensor at the root group, plus root
 // attributes. Everything goes to "<final>.tmp-<pid>" in the same folder, renamed to the final name only by
 // commit(), so a failed run never leaves a file that looks complete. Output is byte-identical run to run
-// (no chunking, no compression, no object timestamps).
+// (no chunking, no compression, no object timestamps). A dataset's space is allocated when it is declared,
+// so its values are written straight to their place in the file (pwrite), by any thread, in any order and in
+// pieces, without going through the HDF5 library, which keeps only the metadata.
 #include <cstdint>
 #include <map>
 #include <string>
@@ -30,6 +32,8 @@ class Hdf5Writer {
   void write_tensor(const std::string& name, const float* data);
   // Writes a declared tensor's values already stored as its dtype (dtype_size bytes each, little-endian).
   void write_stored(const std::string& name, const void* bytes);
+  // Bytes [offset, offset + n) of that stored form. Any thread, any order; each byte once.
+  void write_stored_bytes(const std::string& name, uint64_t offset, const void* bytes, size_t n);
   // Both at once.
   void write_tensor(const std::string& name, DType dtype, const std::vector<int64_t>& shape, const float* data);
 
@@ -50,9 +54,11 @@ class Hdf5Writer {
   struct Declared {
     DType dtype;
     size_t elements;
+    uint64_t file_offset;  // of the dataset's first value
   };
   std::string final_path_, temp_path_;
   h5::Id file_, root_;
+  int raw_ = -1;  // the temporary file, opened for the values' writes
   std::map<std::string, Declared> declared_;
   bool committed_ = false;
 };

@@ -1,6 +1,7 @@
 #include "job/gather.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 #include "common/error.hpp"
 
@@ -33,11 +34,24 @@ TensorGather::Bytes TensorGather::buffer(int t) {
   return b;
 }
 
-void TensorGather::put(int t, Bytes bytes) {
-  CM_ASSERT(bytes.size() == bytes_[t]);
+void TensorGather::Tensor::store(uint64_t offset, const void* data, size_t n) {
+  if (out_) return out_->write_stored_bytes(*name_, offset, data, n);
+  CM_ASSERT(offset + n <= bytes_.size());
+  std::memcpy(bytes_.data() + offset, data, n);
+}
+
+TensorGather::Tensor TensorGather::begin(int t) {
+  Tensor tensor;
+  tensor.index_ = t;
+  tensor.name_ = &model_.tensors[t].name;
+  tensor.out_ = out_;
+  if (!out_) tensor.bytes_ = buffer(t);
+  return tensor;
+}
+
+void TensorGather::end(Tensor tensor) {
+  const int t = tensor.index_;
   if (out_) {
-    out_->write_stored(model_.tensors[t].name, bytes.data());
-    free_.push_back(std::move(bytes));
     if (written_) written_(t);
     poll();
     return;
@@ -48,9 +62,10 @@ void TensorGather::put(int t, Bytes bytes) {
     free_.push_back(std::move(flight_.front().bytes));
     flight_.pop_front();
   }
-  Transfer tr{t, 0, std::move(bytes), nullptr};
+  Transfer tr{t, 0, std::move(tensor.bytes_), nullptr};
   tr.request = comm_.isend(tr.bytes.data(), tr.bytes.size(), 0);
   flight_.push_back(std::move(tr));
+  poll();
 }
 
 // Rank 0: up to `window` receives, one per turn of the peers that still have tensors to send.

@@ -19,6 +19,22 @@ namespace cm {
 class TensorGather {
  public:
   using Bytes = std::vector<unsigned char>;
+
+  // One of this rank's tensors on its way out: its stored bytes (output dtype) go straight into the output
+  // file on rank 0, and into a buffer to send elsewhere.
+  class Tensor {
+   public:
+    // Bytes [offset, offset + n) of the tensor. Any thread; disjoint ranges, each byte once.
+    void store(uint64_t offset, const void* data, size_t n);
+
+   private:
+    friend class TensorGather;
+    int index_ = 0;
+    Hdf5Writer* out_ = nullptr;
+    const std::string* name_ = nullptr;
+    Bytes bytes_;
+  };
+
   // bytes[t]: the stored size of tensor t (output dtype). out: rank 0's writer (nullptr elsewhere).
   // written(t): called on rank 0 after tensor t is written (progress).
   TensorGather(const ShardPlan& plan, const ModelSpec& model, std::vector<uint64_t> bytes, Communicator& comm,
@@ -27,13 +43,12 @@ class TensorGather {
   TensorGather(const TensorGather&) = delete;
   TensorGather& operator=(const TensorGather&) = delete;
 
-  // A buffer for tensor t's stored bytes, reusing one that is free.
-  Bytes buffer(int t);
-  // This rank's tensor t, merged: written (rank 0) or sent. Tensors go in shard order.
-  void put(int t, Bytes bytes);
+  // This rank's tensors, in shard order: begin, store every byte, end (written, or sent).
+  Tensor begin(int t);
+  void end(Tensor tensor);
   // Drives transfers on; rank 0 writes what has arrived. Cheap: call between units.
   void poll();
-  // After this rank's last put: every transfer done, and on rank 0 every tensor written.
+  // After this rank's last tensor: every transfer done, and on rank 0 every tensor written.
   void finish();
 
  private:
@@ -42,6 +57,7 @@ class TensorGather {
     Bytes bytes;
     std::unique_ptr<Request> request;
   };
+  Bytes buffer(int t);  // reusing a free one
   void post_receives();
   void complete(Transfer& t);
 

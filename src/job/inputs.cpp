@@ -1,5 +1,6 @@
 #include "job/inputs.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "common/error.hpp"
@@ -63,12 +64,14 @@ void JobInputs::read_values(const TensorSpec& t, int64_t first, int64_t count, U
     tk.resize(n);
     read_into(*experts_[k], t.name, first, count, tk.data());
     const float* b = values.base.data();
-    bool finite = true;
+    float* d = tk.data();
+    // The largest exponent field seen: all ones only for NaN or +-inf. A max reduction, so the loop vectorises.
+    uint32_t exponent = 0;
     for (size_t i = 0; i < n; ++i) {
-      tk[i] = task_delta(tk[i], b[i]);
-      finite &= finite_value(tk[i]);
+      d[i] = task_delta(d[i], b[i]);
+      exponent = std::max(exponent, float_bits(d[i]) & 0x7f800000u);
     }
-    if (finite) return;
+    if (exponent != 0x7f800000u) return;
     for (size_t i = 0; i < n; ++i)
       if (!finite_value(tk[i]))
         fail(experts_[k]->file_of(t.name), "tensor '" + t.name + "': task vector is " +
@@ -92,13 +95,47 @@ void JobInputs::release(const TensorSpec& t) const {
   for (const Checkpoint* ck : all()) ck->release(t.name);
 }
 
-void CheckpointUnitStream::for_each(const Visitor& visit) {
+std::vector<MergeUnit> unit_blocks(const MergeUnit& unit, size_t num_tasks) {
+  const int64_t rows = unit.shape.empty() ? 1 : unit.shape[0];
+  const int64_t row = rows > 0 ? unit.numel() / rows : 1;
+  const int64_t target = (512 << 10) / static_cast<int64_t>(4 * (num_tasks + 2));
+  const int64_t per_block = std::max<int64_t>(1, target / std::max<int64_t>(row, 1));
+  if (unit.shape.empty() || rows <= per_block) return {unit};
+  std::vector<MergeUnit> blocks;
+  for (int64_t r = 0; r < rows; r += per_block) {
+    MergeUnit b = unit;
+    b.offset = unit.offset + r * row;
+    b.shape[0] = std::min(per_block, rows - r);
+    blocks.push_back(b);
+  }
+  return blocks;
+}
+
+CheckpointUnitStream::CheckpointUnitStream(const JobInputs& in, int first, int end)
+    : in_(in), first_(first), end_(end), workers_(cpu_threads()), values_(static_cast<size_t>(workers_)) {}
+
+CheckpointUnitStream::CheckpointUnitStream(const JobInputs& in, const MergeUnit& unit)
+    : in_(in), unit_(&unit), workers_(cpu_threads()), values_(static_cast<size_t>(workers_)) {}
+
+void CheckpointUnitStream::visit_blocks(const TensorSpec& t, const std::vector<MergeUnit>& units,
+                                        int64_t sample_stride, const Visitor& visit) {
+  std::vector<MergeUnit> blocks;
+  for (const MergeUnit& u : units)
+    for (const MergeUnit& b : sample_stride > 1 ? sample_runs(u, sample_stride) : unit_blocks(u, in_.num_experts()))
+      blocks.push_back(b);
+  parallel_for(static_cast<int64_t>(blocks.size()), workers_, [&](int64_t i, int w) {
+    const MergeUnit& b = blocks[static_cast<size_t>(i)];
+    UnitValues& v = values_[static_cast<size_t>(w)];
+    in_.read_values(t, b.offset, b.numel(), v);
+    visit(w, b, v.base, v.tasks);
+  });
+}
+
+void CheckpointUnitStream::for_each(const Visitor& visit, int64_t sample_stride) {
+  if (unit_) return visit_blocks(*unit_->tensor, {*unit_}, sample_stride, visit);
   for (int i = first_; i < end_; ++i) {
     const TensorSpec& t = in_.model().tensors[i];
-    for (const MergeUnit& u : units_of(t)) {
-      in_.read_values(t, u.offset, u.numel(), values_);
-      visit(u, values_.base, values_.tasks);
-    }
+    visit_blocks(t, units_of(t), sample_stride, visit);
     in_.release(t);
   }
 }

@@ -60,17 +60,30 @@ class JobInputs {
   mutable std::atomic<uint64_t> bytes_read_{0};
 };
 
-// Streams the units of the tensors [first, end) of the model (a rank's shard) from the checkpoints, reading
-// each into the same buffers, and releasing each tensor after it.
+// A unit cut into blocks of whole rows, each small enough that its base, task vectors and result (K + 2 float32
+// arrays) stay within ~512 KiB, in a core's L2 cache: element-wise work on a block then takes each input byte
+// from memory once.
+std::vector<MergeUnit> unit_blocks(const MergeUnit& unit, size_t num_tasks);
+
+// Streams units from the checkpoints in those blocks, spread over every CPU thread (each worker reading into
+// its own buffers): the tensors [first, end) of the model (a rank's shard), releasing each tensor's pages
+// after it, or one unit.
 class CheckpointUnitStream : public UnitStream {
  public:
-  CheckpointUnitStream(const JobInputs& in, int first, int end) : in_(in), first_(first), end_(end) {}
-  void for_each(const Visitor& visit) override;
+  CheckpointUnitStream(const JobInputs& in, int first, int end);
+  CheckpointUnitStream(const JobInputs& in, const MergeUnit& unit);
+  void for_each(const Visitor& visit, int64_t sample_stride) override;
+  int workers() const override { return workers_; }
 
  private:
+  void visit_blocks(const TensorSpec& t, const std::vector<MergeUnit>& units, int64_t sample_stride,
+                    const Visitor& visit);
+
   const JobInputs& in_;
-  int first_, end_;
-  UnitValues values_;
+  int first_ = 0, end_ = 0;
+  const MergeUnit* unit_ = nullptr;
+  int workers_;
+  std::vector<UnitValues> values_;  // per worker
 };
 
 }  // namespace cm

@@ -59,61 +59,66 @@ void write_attributes(Hdf5Writer& out, const JobConfig& cfg, const JobInputs& in
 
 // The working memory of the merge loop, kept from tensor to tensor so that its buffers are reused.
 struct MergeBuffers {
-  std::vector<UnitValues> values;          // per worker
-  std::vector<std::vector<float>> merged;  // per worker: a unit's or a block's merged values
+  std::vector<UnitValues> values;                  // per worker
+  std::vector<std::vector<float>> merged;          // per worker: a unit's or a block's merged values
+  std::vector<std::vector<unsigned char>> stored;  // per worker: the same in the output dtype
 };
 
-// Elements a block of an element-wise merge holds: its base, task vectors and result (K + 2 float32 arrays)
-// stay within ~512 KiB, in a core's L2 cache, so each input byte comes from memory once; whole rows.
-int64_t block_elements(int64_t row, size_t num_tasks) {
-  const int64_t target = (512 << 10) / static_cast<int64_t>(4 * (num_tasks + 2));
-  return std::max<int64_t>(1, target / std::max<int64_t>(row, 1)) * std::max<int64_t>(row, 1);
+// Converts `merged` to the output dtype and hands it to the tensor at element `first`.
+void store(TensorGather::Tensor& dest, DType dtype, int64_t first, const std::vector<float>& merged,
+           std::vector<unsigned char>& stored) {
+  const size_t esize = dtype_size(dtype);
+  stored.resize(merged.size() * esize);
+  from_f32(dtype, merged.data(), stored.data(), merged.size());
+  dest.store(static_cast<uint64_t>(first) * esize, stored.data(), stored.size());
 }
 
-// One tensor, merged into `stored` (the output dtype's bytes). Element-wise methods take the tensor in blocks
-// spread over every CPU thread; the others take it unit by unit (and use the threads themselves).
+// One tensor, merged and stored into `dest`. Element-wise methods take the tensor in blocks spread over every
+// CPU thread (with each unit's statistics first, for methods that need them); the others take it unit by unit
+// (and use the threads themselves).
 void merge_tensor(const JobInputs& in, const TensorSpec& t, Method& method, DType dtype, MergeBuffers& buf,
-                  unsigned char* stored, TensorGather& gather) {
-  const size_t esize = dtype_size(dtype);
+                  TensorGather::Tensor& dest, TensorGather& gather) {
   const std::vector<MergeUnit> units = units_of(t);
   if (!method.elementwise()) {
     buf.values.resize(1);
     buf.merged.resize(1);
+    buf.stored.resize(1);
     for (const MergeUnit& u : units) {
       in.read_values(t, u.offset, u.numel(), buf.values[0], cpu_threads());
       buf.merged[0].resize(static_cast<size_t>(u.numel()));
       method.merge(u, buf.values[0].base, buf.values[0].tasks, buf.merged[0].data());
-      from_f32(dtype, buf.merged[0].data(), stored + static_cast<size_t>(u.offset) * esize, buf.merged[0].size());
+      store(dest, dtype, u.offset, buf.merged[0], buf.stored[0]);
       gather.poll();
     }
     return;
   }
-  struct Block {
-    const MergeUnit* unit;
-    int64_t first, count;  // elements within the unit
-  };
-  std::vector<Block> blocks;
-  for (const MergeUnit& u : units) {
-    const int64_t row = u.shape.empty() ? 1 : u.numel() / std::max<int64_t>(u.shape[0], 1);
-    const int64_t step = block_elements(row, in.num_experts());
-    for (int64_t first = 0; first < u.numel(); first += step) blocks.push_back({&u, first, std::min(step, u.numel() - first)});
-  }
   const int workers = cpu_threads();
   buf.values.resize(static_cast<size_t>(workers));
   buf.merged.resize(static_cast<size_t>(workers));
-  parallel_for(static_cast<int64_t>(blocks.size()), workers, [&](int64_t b, int w) {
-    const Block& blk = blocks[static_cast<size_t>(b)];
-    MergeUnit part = *blk.unit;
-    const int64_t row = part.shape.empty() ? 1 : part.numel() / std::max<int64_t>(part.shape[0], 1);
-    part.offset += blk.first;
-    if (!part.shape.empty()) part.shape[0] = blk.count / std::max<int64_t>(row, 1);
-    UnitValues& v = buf.values[static_cast<size_t>(w)];
-    std::vector<float>& m = buf.merged[static_cast<size_t>(w)];
-    in.read_values(t, part.offset, blk.count, v);
-    m.resize(static_cast<size_t>(blk.count));
-    method.merge(part, v.base, v.tasks, m.data());
-    from_f32(dtype, m.data(), stored + static_cast<size_t>(part.offset) * esize, m.size());
-  });
+  buf.stored.resize(static_cast<size_t>(workers));
+  // All the tensor's blocks at once, or unit by unit when each unit's statistics come first.
+  std::vector<std::vector<MergeUnit>> rounds;
+  for (const MergeUnit& u : units) {
+    if (rounds.empty() || method.unit_statistics()) rounds.emplace_back();
+    for (const MergeUnit& b : unit_blocks(u, in.num_experts())) rounds.back().push_back(b);
+  }
+  for (size_t r = 0; r < rounds.size(); ++r) {
+    if (method.unit_statistics()) {
+      CheckpointUnitStream unit(in, units[r]);
+      method.prepare_unit(unit);
+    }
+    const std::vector<MergeUnit>& blocks = rounds[r];
+    parallel_for(static_cast<int64_t>(blocks.size()), workers, [&](int64_t b, int w) {
+      const MergeUnit& part = blocks[static_cast<size_t>(b)];
+      UnitValues& v = buf.values[static_cast<size_t>(w)];
+      std::vector<float>& m = buf.merged[static_cast<size_t>(w)];
+      in.read_values(t, part.offset, part.numel(), v);
+      m.resize(static_cast<size_t>(part.numel()));
+      method.merge(part, v.base, v.tasks, m.data());
+      store(dest, dtype, part.offset, m, buf.stored[static_cast<size_t>(w)]);
+    });
+    gather.poll();
+  }
 }
 
 uint64_t peak_rss_bytes() {
@@ -200,10 +205,10 @@ MergeReport run_merge(const JobConfig& cfg, Communicator& comm) {
     for (int i = mine.first_tensor; i < mine.end_tensor; ++i) {
       const TensorSpec& t = in.model().tensors[i];
       if (i + 1 < mine.end_tensor) in.will_need(in.model().tensors[i + 1]);
-      TensorGather::Bytes bytes = gather.buffer(i);
-      merge_tensor(in, t, *method, output_dtype(cfg, t), buf, bytes.data(), gather);
+      TensorGather::Tensor dest = gather.begin(i);
+      merge_tensor(in, t, *method, output_dtype(cfg, t), buf, dest, gather);
       in.release(t);
-      gather.put(i, std::move(bytes));
+      gather.end(std::move(dest));
     }
     gather.finish();
   }

@@ -22,12 +22,17 @@ using TaskVectors = std::vector<std::vector<float>>;  // [K][unit numel]
 class Linalg;          // methods/linalg.hpp
 struct ConflictStats;  // methods/conflict_bases.hpp
 
-// Visits every merge unit of this process (its shard) with base values and task vectors.
+// Visits every merge unit of this process (its shard), or of one unit, with base values and task vectors:
+// each unit whole, or in blocks of rows (MergeUnits with the block's offset and shape), every value once; or,
+// with sample_stride > 1, only the runs sample_runs() cuts from each unit (arch/model_spec.hpp).
+// Visits may run on several threads at once: `worker` (below workers()) names the calling thread.
 class UnitStream {
  public:
   virtual ~UnitStream() = default;
-  using Visitor = std::function<void(const MergeUnit&, const std::vector<float>& base, const TaskVectors& tasks)>;
-  virtual void for_each(const Visitor& visit) = 0;
+  using Visitor =
+      std::function<void(int worker, const MergeUnit&, const std::vector<float>& base, const TaskVectors& tasks)>;
+  virtual void for_each(const Visitor& visit, int64_t sample_stride) = 0;
+  virtual int workers() const { return 1; }
 };
 
 // What a method may use besides the tensors.
@@ -56,6 +61,10 @@ class Method {
   virtual std::vector<double> task_scales() const { return {}; }
   // Whole-model statistics; default: none.
   virtual void prepare(UnitStream&) {}
+  // Whether merge() needs statistics of the unit it merges (TIES and PCB with scope: tensor): before the
+  // merge() calls of each unit, the job gives prepare_unit() a stream over that unit alone.
+  virtual bool unit_statistics() const { return false; }
+  virtual void prepare_unit(UnitStream&) {}
   // Whether, after prepare(), each merged entry depends only on the same entry of base and tasks (and its
   // flat index): merge() may then be given row blocks of a unit (a MergeUnit with the block's offset and
   // shape), and calls on disjoint blocks may run at the same time on different threads.

@@ -68,14 +68,44 @@ void task_arithmetic(const std::vector<float>& base, const TaskVectors& tasks, c
   for (size_t i = 0; i < base.size(); ++i) out[i] += base[i];
 }
 
+namespace {
+
+// The two per-task passes of ties_combine over one stretch. Kept out of line on purpose: inlined into the loop over
+// tasks, GCC's unroll-and-jam (-O3) fuses two tasks into one scalar loop instead of vectorising each; __restrict
+// because the stretches never overlap.
+[[gnu::noinline]] void add_trimmed(const float* __restrict t, float threshold, size_t n, float* __restrict total) {
+  for (size_t i = 0; i < n; ++i) total[i] += ties_trim(t[i], threshold);
+}
+
+[[gnu::noinline]] void add_agreeing(const float* __restrict t, float threshold, const float* __restrict gamma, size_t n,
+                                    float* __restrict sum, float* __restrict count) {
+  for (size_t i = 0; i < n; ++i) {
+    const float v = ties_trim(t[i], threshold);
+    const bool agrees = ties_agrees(v, gamma[i]);
+    sum[i] += agrees ? v : 0.0f;
+    count[i] += agrees ? 1.0f : 0.0f;
+  }
+}
+
+}  // namespace
+
+// ties_trim and ties_disjoint_mean (merge_math.hpp, which the GPU runs per element) over a stretch of entries at
+// a time, task by task, so that every loop vectorises; the same operations in the same order, so the same bits.
 void ties_combine(const std::vector<float>& base, const TaskVectors& tasks, const std::vector<float>& thresholds,
                   float alpha, float* out) {
-  const int K = static_cast<int>(tasks.size());
-  CM_ASSERT(thresholds.size() == tasks.size());
-  std::vector<float> kept(K);
-  for (size_t i = 0; i < base.size(); ++i) {
-    for (int k = 0; k < K; ++k) kept[k] = ties_trim(tasks[k][i], thresholds[k]);
-    out[i] = base[i] + alpha * ties_disjoint_mean(kept.data(), K);
+  const size_t K = tasks.size();
+  CM_ASSERT(thresholds.size() == K);
+  constexpr size_t kStretch = 1024;
+  float total[kStretch], gamma[kStretch], sum[kStretch], count[kStretch];
+  for (size_t first = 0; first < base.size(); first += kStretch) {
+    const size_t n = std::min(kStretch, base.size() - first);
+    std::fill(total, total + n, 0.0f);
+    for (size_t k = 0; k < K; ++k) add_trimmed(tasks[k].data() + first, thresholds[k], n, total);
+    for (size_t i = 0; i < n; ++i) gamma[i] = sign_of(total[i]);
+    std::fill(sum, sum + n, 0.0f);
+    std::fill(count, count + n, 0.0f);
+    for (size_t k = 0; k < K; ++k) add_agreeing(tasks[k].data() + first, thresholds[k], gamma, n, sum, count);
+    for (size_t i = 0; i < n; ++i) out[first + i] = base[first + i] + alpha * (sum[i] / std::max(count[i], 1.0f));
   }
 }
 
@@ -83,14 +113,42 @@ double Method::cost(const TensorSpec& t) const {
   return static_cast<double>(t.numel()) * 2.0;
 }
 
-Scope model_scope(UnitStream& stream) {
-  return [&stream](const ScopeVisitor& visit) {
-    stream.for_each([&](const MergeUnit&, const std::vector<float>&, const TaskVectors& tasks) { visit(tasks); });
+Scope stream_scope(UnitStream& stream) {
+  Scope s;
+  s.workers = stream.workers();
+  s.visit = [&stream](const ScopeVisitor& visit, int64_t sample_stride) {
+    stream.for_each(
+        [&](int worker, const MergeUnit&, const std::vector<float>&, const TaskVectors& tasks) { visit(worker, tasks); },
+        sample_stride);
+  };
+  return s;
+}
+
+ValueSource magnitudes_of(const Scope& scope, int num_tasks) {
+  auto buffers = std::make_shared<std::vector<std::vector<float>>>(static_cast<size_t>(scope.workers));
+  return [scope, num_tasks, buffers](const ValueEmitter& emit, int64_t sample_stride) {
+    scope.visit(
+        [&](int w, const TaskVectors& tasks) {
+          std::vector<float>& m = (*buffers)[static_cast<size_t>(w)];
+          for (int k = 0; k < num_tasks; ++k) {
+            m.resize(tasks[k].size());
+            for (size_t i = 0; i < m.size(); ++i) m[i] = std::fabs(tasks[k][i]);
+            emit(w, k, m.data(), m.size());
+          }
+        },
+        sample_stride);
   };
 }
 
-Scope unit_scope(const TaskVectors& tasks) {
-  return [&tasks](const ScopeVisitor& visit) { visit(tasks); };
+void ScopedStatisticsMethod::prepare(UnitStream& stream) {
+  if (scope_ != StatScope::Model) return;
+  CM_ASSERT(ctx_.reducer != nullptr);
+  compute_statistics(stream_scope(stream), *ctx_.reducer);
+}
+
+void ScopedStatisticsMethod::prepare_unit(UnitStream& stream) {
+  LocalReducer local;  // a unit's statistics are its own, whatever the number of ranks
+  compute_statistics(stream_scope(stream), local);
 }
 
 StatScope read_scope(Params& params) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "methods/method.hpp"
+#include "methods/select.hpp"
 
 namespace cm {
 
@@ -53,14 +54,38 @@ void task_arithmetic(const std::vector<float>& base, const TaskVectors& tasks, c
 void ties_combine(const std::vector<float>& base, const TaskVectors& tasks, const std::vector<float>& thresholds,
                   float alpha, float* out);
 
-// Visits the task vectors of every unit a statistic runs over: all units of the model on this rank
-// (scope: model, reduced over ranks) or the unit being merged (scope: tensor).
-using ScopeVisitor = std::function<void(const TaskVectors&)>;
-using Scope = std::function<void(const ScopeVisitor&)>;
-Scope model_scope(UnitStream& stream);
-Scope unit_scope(const TaskVectors& tasks);
+// Visits the task vectors of every unit (or block) a statistic runs over, from up to `workers` threads at once:
+// all units of the model on this rank (scope: model, reduced over ranks) or the unit being merged (scope:
+// tensor). Either way a UnitStream that the job gives prepare() or prepare_unit(); sample_stride as there.
+using ScopeVisitor = std::function<void(int worker, const TaskVectors&)>;
+struct Scope {
+  std::function<void(const ScopeVisitor&, int64_t sample_stride)> visit;
+  int workers = 1;
+};
+Scope stream_scope(UnitStream& stream);
+
+// |T_k| of every entry of the scope as series k (TIES' trim, PCB's clamp), from per-worker buffers.
+ValueSource magnitudes_of(const Scope& scope, int num_tasks);
 
 enum class StatScope { Model, Tensor };
 StatScope read_scope(Params& params);
+
+// An element-wise method whose merge needs statistics of its scope (TIES, PCB): over the whole model once,
+// reduced over ranks (scope: model), or over each unit before it merges (scope: tensor).
+class ScopedStatisticsMethod : public Method {
+ public:
+  void prepare(UnitStream& stream) override;
+  bool elementwise() const override { return true; }
+  bool unit_statistics() const override { return scope_ == StatScope::Tensor; }
+  void prepare_unit(UnitStream& stream) override;
+
+ protected:
+  ScopedStatisticsMethod(Params& params, const MergeContext& ctx) : ctx_(ctx), scope_(read_scope(params)) {}
+  // The statistics of one scope, kept for the merge() calls that follow.
+  virtual void compute_statistics(const Scope& scope, Reducer& reducer) = 0;
+
+  MergeContext ctx_;
+  StatScope scope_;
+};
 
 }  // namespace cm

@@ -1,24 +1,43 @@
 #pragma once
-// Exact order statistics over values streamed in chunks, without sorting or holding them: two histogram
-// passes over the order-preserving 32-bit key of each float (kernels/merge_math.hpp order_key). Pass 1
-// counts the top 16 key bits per series, pass 2 the low 16 bits of the values inside each query's bin.
-// Histograms, minima and maxima are reduced through the Reducer, so every rank gets the exact global
-// answer; every rank must make the same calls (they are collective).
+// Exact order statistics over values streamed in chunks, without sorting or holding them all. Values are
+// compared by their order-preserving 32-bit key (kernels/merge_math.hpp order_key), so -0 < +0 and every
+// answer is a value of the input, bit for bit.
+//
+// One pass over the values in the common case: a sample (about 1/kSampleStride of the values, in short runs)
+// brackets each asked position between two keys; one full pass counts, per series, the values below each
+// bracket and keeps the keys inside it; the answer is then selected among the kept keys in memory. Where a
+// bracket misses its position or the kept keys would exceed kBracketCap, two histogram passes over all the
+// values answer instead (pass 1 counts the top 16 key bits per series, pass 2 the low 16 bits inside each
+// query's bin), so the answer never depends on the sample.
+//
+// Counts and histograms are reduced through the Reducer, so every rank gets the exact global
+// answer and takes the same branch; every rank must make the same calls (they are collective).
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "comm/reducer.hpp"
 
 namespace cm {
 
-// Emits every value of every series exactly once per call, in chunks of any size.
-using ValueEmitter = std::function<void(int series, const float* values, size_t n)>;
-using ValueSource = std::function<void(const ValueEmitter& emit)>;
+// Called with every value of every series exactly once per call (sample_stride 1), or with a sample of them
+// (sample_stride > 1: runs of consecutive values, about one value in sample_stride), in chunks of any size,
+// possibly from several threads at once: `worker` (below the ExactSelect's workers) names the calling thread,
+// and calls with different workers may run concurrently.
+using ValueEmitter = std::function<void(int worker, int series, const float* values, size_t n)>;
+using ValueSource = std::function<void(const ValueEmitter& emit, int64_t sample_stride)>;
+
+// The sample a bracket comes from.
+constexpr int64_t kSampleStride = 64;
+// Most keys a process keeps inside brackets (4 bytes each) before it answers by histograms instead.
+constexpr size_t kBracketCap = size_t{1} << 25;
 
 struct OrderQuery {
   int series = 0;
-  uint64_t position = 0;  // 0-based among the series' values sorted ascending; < count(series)
+  // The 0-based position asked for among the series' d > 0 values sorted ascending: below d, or negative
+  // to ask for nothing. A rule of d rather than a number, so that a sample can be asked the same quantile.
+  std::function<int64_t(uint64_t d)> position;
 };
 
 // Bins of each histogram: one per value of 16 key bits.
@@ -33,23 +52,25 @@ uint64_t clamp_position(double position, uint64_t d);
 
 class ExactSelect {
  public:
-  ExactSelect(int num_series, Reducer& reducer);
+  // workers: how many threads may emit at once (each counts into its own buffers).
+  ExactSelect(int num_series, Reducer& reducer, int workers = 1);
 
-  // Pass 1: the count, minimum, maximum and top-16-bit histogram of every series.
-  void scan(const ValueSource& source);
+  // The count of every series and the value at each query's position (a minimum or maximum is the query of
+  // position 0 or d - 1).
+  void run(const std::vector<OrderQuery>& queries, const ValueSource& source);
+
   uint64_t count(int series) const { return count_[series]; }
-  float min(int series) const { return static_cast<float>(min_[series]); }
-  float max(int series) const { return static_cast<float>(max_[series]); }
-
-  // Pass 2, after scan() and over the same values: the value at each query's position, in query order.
-  std::vector<float> select(const std::vector<OrderQuery>& queries, const ValueSource& source) const;
+  // Query q's value; none where its series is empty or its position negative.
+  std::optional<float> value(size_t q) const { return values_[q]; }
+  // Full passes the last run() made over the source: 1 when every bracket held, 3 when histograms answered.
+  int full_passes() const { return full_passes_; }
 
  private:
-  int num_series_;
+  int num_series_, workers_;
   Reducer& reducer_;
-  std::vector<uint64_t> top_;  // [series][65536]
   std::vector<uint64_t> count_;
-  std::vector<double> min_, max_;
+  std::vector<std::optional<float>> values_;
+  int full_passes_ = 0;
 };
 
 }  // namespace cm

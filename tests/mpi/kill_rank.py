@@ -46,8 +46,10 @@ def main():
                 print("FAIL: the merge never started:", job.communicate()[1])
                 return 1
             time.sleep(0.05)
-        time.sleep(0.3)
         ranks = ranks_of(config)
+        while len(ranks) < 3 and job.poll() is None and time.time() < deadline:
+            time.sleep(0.02)
+            ranks = ranks_of(config)
         victim = [pid for pid, rank in ranks.items() if rank == 1]
         if len(ranks) != 3 or not victim or job.poll() is not None:
             print(f"FAIL: expected 3 running ranks mid-merge, found {ranks} (job ended: {job.poll() is not None})")

@@ -41,28 +41,33 @@ struct TestModel {
   int num_tasks() const { return static_cast<int>(tasks.begin()->second.size()); }
 };
 
-// The units of `model` whose running index is rank (mod ranks), each sliced out of its tensor.
+// The units of `model` whose running index is rank (mod ranks), each sliced out of its tensor; or one unit.
 class MemoryStream : public UnitStream {
  public:
   MemoryStream(const TestModel& model, int rank = 0, int ranks = 1) : model_(model), rank_(rank), ranks_(ranks) {}
-  void for_each(const Visitor& visit) override {
+  MemoryStream(const TestModel& model, const MergeUnit& only) : model_(model), only_(&only) {}
+  void for_each(const Visitor& visit, int64_t sample_stride) override {
     int index = 0;
     for (const TensorSpec& t : model_.spec.tensors) {
-      for (const MergeUnit& u : units_of(t)) {
-        if (index++ % ranks_ != rank_) continue;
-        const auto slice = [&](const std::vector<float>& v) {
-          return std::vector<float>(v.begin() + u.offset, v.begin() + u.offset + u.numel());
-        };
-        TaskVectors tasks;
-        for (const auto& v : model_.tasks.at(t.name)) tasks.push_back(slice(v));
-        visit(u, slice(model_.base.at(t.name)), tasks);
+      for (const MergeUnit& unit : units_of(t)) {
+        if (only_ ? (unit.tensor->name != only_->name() || unit.part != only_->part) : index++ % ranks_ != rank_)
+          continue;
+        for (const MergeUnit& u : sample_runs(unit, sample_stride)) {
+          const auto slice = [&](const std::vector<float>& v) {
+            return std::vector<float>(v.begin() + u.offset, v.begin() + u.offset + u.numel());
+          };
+          TaskVectors tasks;
+          for (const auto& v : model_.tasks.at(t.name)) tasks.push_back(slice(v));
+          visit(0, u, slice(model_.base.at(t.name)), tasks);
+        }
       }
     }
   }
 
  private:
   const TestModel& model_;
-  int rank_, ranks_;
+  int rank_ = 0, ranks_ = 1;
+  const MergeUnit* only_ = nullptr;
 };
 
 // Shared state of simulated ranks; each rank (thread) holds its own GroupReducer on it.
@@ -120,16 +125,23 @@ inline std::unique_ptr<Method> make(const std::string& name, std::map<std::strin
   return make_method(name, p, ctx);
 }
 
-// prepare() over the stream, then merge() of each of its units, as the job does.
-inline UnitResults run(Method& method, UnitStream& stream) {
+// prepare() over the stream, then merge() of each of its units (after prepare_unit() over it, for methods
+// with unit statistics), as the job does.
+inline UnitResults run(Method& method, UnitStream& stream, const TestModel& model) {
   method.prepare(stream);
   UnitResults out;
-  stream.for_each([&](const MergeUnit& u, const std::vector<float>& base, const TaskVectors& original) {
-    TaskVectors tasks = original;
-    std::vector<float>& merged = out[{u.name(), u.part}];
-    merged.assign(static_cast<size_t>(u.numel()), 0.0f);
-    method.merge(u, base, tasks, merged.data());
-  });
+  stream.for_each(
+      [&](int, const MergeUnit& u, const std::vector<float>& base, const TaskVectors& original) {
+        if (method.unit_statistics()) {
+          MemoryStream unit(model, u);
+          method.prepare_unit(unit);
+        }
+        TaskVectors tasks = original;
+        std::vector<float>& merged = out[{u.name(), u.part}];
+        merged.assign(static_cast<size_t>(u.numel()), 0.0f);
+        method.merge(u, base, tasks, merged.data());
+      },
+      1);
   return out;
 }
 
@@ -159,7 +171,7 @@ inline Merged run_single(const std::string& name, std::map<std::string, std::str
   ctx.reducer = &local;
   std::unique_ptr<Method> m = make(name, std::move(params), ctx);
   MemoryStream stream(model);
-  return assemble(model, run(*m, stream));
+  return assemble(model, run(*m, stream, model));
 }
 
 // The same merge on `ranks` simulated ranks (threads), each with its share of the units.
@@ -175,7 +187,7 @@ inline Merged run_ranks(const std::string& name, const std::map<std::string, std
       c.reducer = &reducer;
       std::unique_ptr<Method> m = make(name, params, c);
       MemoryStream stream(model, r, ranks);
-      parts[r] = run(*m, stream);
+      parts[r] = run(*m, stream, model);
     });
   }
   for (auto& t : threads) t.join();

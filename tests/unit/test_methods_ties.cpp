@@ -1,7 +1,12 @@
 // TIES-Merging: a hand-worked example, both scopes, fused units and several ranks.
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <random>
+
+#include "merge_math.hpp"
 #include "method_testing.hpp"
+#include "methods/method_common.hpp"
 
 namespace cm {
 namespace {
@@ -81,6 +86,72 @@ TEST(MethodTies, RanksAndFusedUnitsDoNotChangeTheResult) {
   const auto s = run_single("ties", per_tensor, split);
   for (int p = 0; p < 3; ++p)
     EXPECT_EQ(std::vector<float>(f.begin() + 12 * p, f.begin() + 12 * (p + 1)), s.at("p" + std::to_string(p)));
+}
+
+// ties_combine works a stretch of entries at a time so that it vectorises; it must give the bits of
+// ties_trim and ties_disjoint_mean (the GPU's per-element functions) entry by entry, over a length that is no
+// multiple of the stretch, with zeros, values at the threshold and sums of zero.
+TEST(MethodTies, CombineEqualsThePerEntryFunctionsBitForBit) {
+  const size_t n = 3001, K = 4;
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::uniform_int_distribution<int> kind(0, 7);
+  const std::vector<float> thresholds = {0.5f, 0.0f, 1.25f, -std::numeric_limits<float>::infinity()};
+  TaskVectors tasks(K, std::vector<float>(n));
+  std::vector<float> base(n);
+  for (size_t i = 0; i < n; ++i) {
+    base[i] = normal(rng);
+    for (size_t k = 0; k < K; ++k) {
+      switch (kind(rng)) {
+        case 0: tasks[k][i] = 0.0f; break;
+        case 1: tasks[k][i] = (rng() % 2 ? 1.0f : -1.0f) * thresholds[k % 3]; break;
+        case 2: tasks[k][i] = k % 2 ? 0.75f : -0.75f; break;  // pairs that cancel
+        default: tasks[k][i] = normal(rng); break;
+      }
+    }
+  }
+  std::vector<float> out(n);
+  ties_combine(base, tasks, thresholds, 0.3f, out.data());
+  for (size_t i = 0; i < n; ++i) {
+    float kept[K];
+    for (size_t k = 0; k < K; ++k) kept[k] = ties_trim(tasks[k][i], thresholds[k]);
+    const float want = base[i] + 0.3f * ties_disjoint_mean(kept, static_cast<int>(K));
+    EXPECT_EQ(std::memcmp(&out[i], &want, sizeof want), 0) << i << ": " << out[i] << " vs " << want;
+  }
+}
+
+// Large enough that the sample brackets the thresholds (one pass over the values): against thresholds found by
+// sorting every |T_k| of the model, over one and two ranks (whose samples and kept values differ).
+TEST(MethodTies, ModelScopeOverLargeTensorsMatchesSortedThresholds) {
+  TestModel m;
+  const size_t K = 3;
+  for (int t = 0; t < 3; ++t) {
+    const int64_t rows = 64 * (t + 2);
+    const size_t n = static_cast<size_t>(rows * 256);
+    m.add("w" + std::to_string(t), Role::Linear, {rows, 256}, testing::noise(n, t),
+          {testing::noise(n, 40 + t), testing::noise(n, 50 + t), testing::noise(n, 60 + t)});
+  }
+  std::vector<float> thresholds(K);
+  for (size_t k = 0; k < K; ++k) {
+    std::vector<float> magnitudes;
+    for (int t = 0; t < 3; ++t)
+      for (float v : m.tasks.at("w" + std::to_string(t))[k]) magnitudes.push_back(std::fabs(v));
+    std::sort(magnitudes.begin(), magnitudes.end());
+    const size_t d = magnitudes.size();
+    thresholds[k] = magnitudes[d - static_cast<size_t>(std::floor(static_cast<double>(d) * 0.2)) - 1];
+  }
+  const std::map<std::string, std::string> params = {{"density", "0.2"}, {"alpha", "1"}};
+  const auto one = run_single("ties", params, m);
+  for (int t = 0; t < 3; ++t) {
+    const std::string name = "w" + std::to_string(t);
+    const std::vector<float>& base = m.base.at(name);
+    for (size_t i = 0; i < base.size(); ++i) {
+      float kept[K];
+      for (size_t k = 0; k < K; ++k) kept[k] = ties_trim(m.tasks.at(name)[k][i], thresholds[k]);
+      ASSERT_EQ(one.at(name)[i], base[i] + ties_disjoint_mean(kept, static_cast<int>(K))) << name << " " << i;
+    }
+  }
+  EXPECT_EQ(testing::run_ranks("ties", params, m, 2), one);
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// Exact order statistics by histogram selection, against std::nth_element, and across simulated ranks.
+// Exact order statistics (sample brackets, histograms), against std::nth_element, and across simulated ranks.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -35,19 +35,47 @@ std::vector<float> awkward_values(size_t n, uint32_t seed) {
   return v;
 }
 
-// A source emitting each series in chunks of varying size.
+// A source emitting each series in chunks of varying size; its sample is every sample_stride-th run of
+// kSampleRun values.
 ValueSource chunked(const std::vector<std::vector<float>>& series) {
-  return [&series](const ValueEmitter& emit) {
+  return [&series](const ValueEmitter& emit, int64_t sample_stride) {
     for (size_t s = 0; s < series.size(); ++s) {
+      const std::vector<float>& v = series[s];
+      if (sample_stride > 1) {
+        const size_t run = static_cast<size_t>(kSampleRun), stretch = run * static_cast<size_t>(sample_stride);
+        for (size_t i = 0; i + run <= v.size(); i += stretch) emit(0, static_cast<int>(s), v.data() + i, run);
+        continue;
+      }
       size_t i = 0, step = 1;
-      while (i < series[s].size()) {
-        const size_t n = std::min(step, series[s].size() - i);
-        emit(static_cast<int>(s), series[s].data() + i, n);
+      while (i < v.size()) {
+        const size_t n = std::min(step, v.size() - i);
+        emit(0, static_cast<int>(s), v.data() + i, n);
         i += n;
         step = step * 3 + 1;
       }
     }
   };
+}
+
+// The same values, but a sample of only the smallest: every bracket misses, so the histograms must answer.
+ValueSource misleading(const std::vector<std::vector<float>>& series, const std::vector<std::vector<float>>& sorted) {
+  const ValueSource all = chunked(series);
+  return [all, &sorted](const ValueEmitter& emit, int64_t sample_stride) {
+    if (sample_stride == 1) return all(emit, 1);
+    for (size_t s = 0; s < sorted.size(); ++s)  // one value a run, so that the sample looks well spread
+      for (size_t i = 0; i < std::min<size_t>(sorted[s].size(), 4 * kSampleRun); ++i)
+        emit(0, static_cast<int>(s), &sorted[s][i], 1);
+  };
+}
+
+// A fixed position: a sample cannot bracket it, so only small series (whose sample is empty) hold it.
+OrderQuery at(int series, uint64_t position) {
+  return {series, [position](uint64_t) { return static_cast<int64_t>(position); }};
+}
+
+// The position f * (d - 1) of a series of d values, a quantile as TIES and PCB ask.
+OrderQuery quantile(int series, double f) {
+  return {series, [f](uint64_t d) { return static_cast<int64_t>(clamp_position(f * static_cast<double>(d - 1), d)); }};
 }
 
 float nth(std::vector<float> v, size_t k) {
@@ -67,26 +95,31 @@ TEST(SelectKey, OrderPreservingAndInvertible) {
   }
 }
 
-TEST(SelectExact, MatchesNthElement) {
-  const std::vector<std::vector<float>> series = {awkward_values(20000, 1), awkward_values(777, 2),
-                                                  awkward_values(1, 3), awkward_values(5000, 4)};
-  LocalReducer reducer;
-  ExactSelect select(static_cast<int>(series.size()), reducer);
-  select.scan(chunked(series));
+// Quantile queries of every series, as TIES and PCB ask them, against nth_element: through the brackets of the
+// sample (one full pass), and through the histograms when the sample misleads (three).
+TEST(SelectExact, MatchesNthElementThroughBracketsAndHistograms) {
+  const std::vector<std::vector<float>> series = {awkward_values(200000, 1), awkward_values(777, 2),
+                                                  awkward_values(1, 3), awkward_values(50000, 4)};
+  std::vector<std::vector<float>> sorted = series;
+  for (auto& v : sorted) std::sort(v.begin(), v.end());
   std::vector<OrderQuery> queries;
-  for (size_t s = 0; s < series.size(); ++s) {
-    const uint64_t d = series[s].size();
-    ASSERT_EQ(select.count(static_cast<int>(s)), d);
-    for (uint64_t p : {uint64_t{0}, d / 7, d / 3, d / 2, d - d / 5 - 1, d - 1}) queries.push_back({static_cast<int>(s), p});
-  }
+  for (int s = 0; s < static_cast<int>(series.size()); ++s)
+    for (double f : {0.0, 1e-4, 1.0 / 7, 0.5, 0.8, 1.0 - 1e-4, 1.0}) queries.push_back(quantile(s, f));
   std::reverse(queries.begin(), queries.end());  // answers come back in query order, whatever it is
-  const std::vector<float> got = select.select(queries, chunked(series));
-  for (size_t q = 0; q < queries.size(); ++q)
-    EXPECT_EQ(got[q], nth(series[queries[q].series], queries[q].position))
-        << "series " << queries[q].series << " position " << queries[q].position;
-  for (size_t s = 0; s < series.size(); ++s) {
-    EXPECT_EQ(select.min(static_cast<int>(s)), *std::min_element(series[s].begin(), series[s].end()));
-    EXPECT_EQ(select.max(static_cast<int>(s)), *std::max_element(series[s].begin(), series[s].end()));
+  for (bool mislead : {false, true}) {
+    LocalReducer reducer;
+    ExactSelect select(static_cast<int>(series.size()), reducer);
+    select.run(queries, mislead ? misleading(series, sorted) : chunked(series));
+    EXPECT_EQ(select.full_passes(), mislead ? 3 : 1);
+    for (size_t q = 0; q < queries.size(); ++q) {
+      const int s = queries[q].series;
+      const uint64_t d = series[s].size();
+      ASSERT_EQ(select.count(s), d);
+      const uint64_t p = static_cast<uint64_t>(queries[q].position(d));
+      ASSERT_TRUE(select.value(q).has_value());
+      const float got = *select.value(q), want = nth(series[s], p);
+      EXPECT_EQ(std::memcmp(&got, &want, sizeof got), 0) << "series " << s << " position " << p << " " << mislead;
+    }
   }
 }
 
@@ -94,42 +127,52 @@ TEST(SelectExact, EveryPositionOfASmallSeries) {
   const std::vector<std::vector<float>> series = {{3.0f, -1.0f, 3.0f, 0.0f, -0.0f, 2.0f, -1.0f, 1e-45f}};
   LocalReducer reducer;
   ExactSelect select(1, reducer);
-  select.scan(chunked(series));
   std::vector<OrderQuery> queries;
-  for (uint64_t p = 0; p < series[0].size(); ++p) queries.push_back({0, p});
-  const std::vector<float> got = select.select(queries, chunked(series));
-  std::vector<float> want = series[0];
-  std::sort(want.begin(), want.end());
-  for (size_t p = 0; p < want.size(); ++p) EXPECT_EQ(got[p], want[p]) << p;
+  for (uint64_t p = 0; p < series[0].size(); ++p) queries.push_back(at(0, p));
+  select.run(queries, chunked(series));
+  const std::vector<float> want = {-1.0f, -1.0f, -0.0f, 0.0f, 1e-45f, 2.0f, 3.0f, 3.0f};  // -0 before +0, by key
+  for (size_t p = 0; p < want.size(); ++p) {
+    const float got = *select.value(p);
+    EXPECT_EQ(std::memcmp(&got, &want[p], sizeof got), 0) << p;
+  }
+}
+
+TEST(SelectExact, NegativePositionsAndEmptySeriesAskForNothing) {
+  const std::vector<std::vector<float>> series = {{1.0f, 2.0f}, {}};
+  LocalReducer reducer;
+  ExactSelect select(2, reducer);
+  select.run({{0, [](uint64_t) { return int64_t{-1}; }}, at(1, 0), at(0, 1)}, chunked(series));
+  EXPECT_FALSE(select.value(0).has_value());
+  EXPECT_FALSE(select.value(1).has_value());
+  EXPECT_EQ(select.value(2), 2.0f);
+  EXPECT_EQ(select.count(1), 0u);
 }
 
 // Split over three simulated ranks (one with no values at all), every rank gets the global answer.
 TEST(SelectExact, SameAnswerOnEveryRank) {
-  const std::vector<float> all = awkward_values(9000, 5);
+  const std::vector<float> all = awkward_values(90000, 5);
   const std::vector<std::vector<std::vector<float>>> shares = {
-      {std::vector<float>(all.begin(), all.begin() + 4000)},
-      {std::vector<float>(all.begin() + 4000, all.end())},
+      {std::vector<float>(all.begin(), all.begin() + 40000)},
+      {std::vector<float>(all.begin() + 40000, all.end())},
       {std::vector<float>()}};
   testing::ReduceHub hub(3);
   std::vector<std::vector<float>> answers(3);
-  std::vector<float> minima(3), maxima(3);
+  std::vector<int> passes(3);
   std::vector<std::thread> threads;
   for (int r = 0; r < 3; ++r) {
     threads.emplace_back([&, r] {
       testing::GroupReducer reducer(hub);
       ExactSelect select(1, reducer);
-      select.scan(chunked(shares[r]));
+      select.run({quantile(0, 0.0), quantile(0, 0.5), quantile(0, 1.0)}, chunked(shares[r]));
       EXPECT_EQ(select.count(0), all.size());
-      answers[r] = select.select({{0, 0}, {0, 4500}, {0, 8999}}, chunked(shares[r]));
-      minima[r] = select.min(0);
-      maxima[r] = select.max(0);
+      for (size_t q = 0; q < 3; ++q) answers[r].push_back(*select.value(q));
+      passes[r] = select.full_passes();
     });
   }
   for (auto& t : threads) t.join();
   for (int r = 0; r < 3; ++r) {
-    EXPECT_EQ(answers[r], (std::vector<float>{nth(all, 0), nth(all, 4500), nth(all, 8999)}));
-    EXPECT_EQ(minima[r], nth(all, 0));
-    EXPECT_EQ(maxima[r], nth(all, 8999));
+    EXPECT_EQ(answers[r], (std::vector<float>{nth(all, 0), nth(all, 44999), nth(all, 89999)}));
+    EXPECT_EQ(passes[r], 1);
   }
 }
 
