@@ -37,6 +37,10 @@ class Backend {
 
   // The methods' linear algebra on the same device (MergeContext::linalg).
   virtual Linalg& linalg() = 0;
+
+  // Whether several threads may run ops at once, each on its own data (the CPU: the job then runs one task's
+  // forward per thread, each on one BLAS thread); a GPU backend runs one stream.
+  virtual bool concurrent_callers() const { return false; }
 };
 
 // Whether backend `name` runs on a GPU: "cuda", or "auto" when this build has CUDA and a GPU is visible.

@@ -68,6 +68,7 @@ class CpuBackend : public Backend {
   }
 
   Linalg& linalg() override { return cpu_linalg(); }
+  bool concurrent_callers() const override { return true; }
 
  private:
   // OpenBLAS takes blasint (32-bit in this build) sizes; every CLIP dimension and batch the job forms fits.

@@ -1,8 +1,12 @@
 #include "job/collect_features.hpp"
 
+#include <optional>
+
 #include "common/error.hpp"
+#include "common/parallel.hpp"
 #include "features/clip_forward.hpp"
 #include "io/exemplars.hpp"
+#include "methods/host_dense_ops.hpp"
 
 namespace cm {
 
@@ -31,6 +35,9 @@ std::vector<std::string> sites_of(const ModelSpec& model, const RankShard& shard
 
 }  // namespace
 
+// Tasks go in waves of one task per worker thread (each on one BLAS thread: a task's matrices, some 100 rows,
+// are too small to split well), the rank's stages in at most two segments around the one send that happens
+// before the last stage: a stage shared with the next rank, whose input hidden state it receives first.
 std::vector<FeatureStore> collect_features(const JobConfig& cfg, const JobInputs& in, Backend& backend,
                                            const std::vector<double>& scales, const ShardPlan& plan,
                                            Communicator& comm) {
@@ -42,45 +49,70 @@ std::vector<FeatureStore> collect_features(const JobConfig& cfg, const JobInputs
   const RankShard& mine = plan.ranks[rank];
   const bool has_next = rank + 1 < comm.size();
   const int next_first = has_next ? plan.ranks[rank + 1].first_stage : -1;
+  // The stage before which this rank sends the next rank its input; past last_stage: after all of them.
+  const int send_before = next_first > mine.first_stage || (next_first == mine.first_stage && next_first > 0)
+                              ? next_first
+                              : mine.last_stage + 1;
   const ClipForward forward(clip, backend);
+  const size_t K = in.num_experts();
   std::vector<FeatureStore> stores;
-  for (size_t k = 0; k < in.num_experts(); ++k) {
-    stores.emplace_back(sites_of(in.model(), mine));
-    const Images images = read_task_exemplars(cfg, clip, k);
+  for (size_t k = 0; k < K; ++k) stores.emplace_back(sites_of(in.model(), mine));
+  std::vector<Images> images(K);
+  std::vector<std::vector<float>> hidden(K);
+  for (size_t k = 0; k < K; ++k) images[k] = read_task_exemplars(cfg, clip, k);
+
+  // Each weight is dropped from this process's memory once read: the merge reads it again, from the page
+  // cache, and until then it would only hold resident memory.
+  const auto read = [&](const Checkpoint& ck, const std::string& name) {
+    std::vector<float> w = in.read(ck, name);
+    ck.release(name);
+    return w;
+  };
+  const auto weights_of = [&](size_t k) -> WeightSource {
     const Checkpoint& expert = in.expert(k);
-    // Each weight is dropped from this process's memory once read: the merge reads it again, from the page
-    // cache, and until then it would only hold resident memory.
-    const auto read = [&](const Checkpoint& ck, const std::string& name) {
-      std::vector<float> w = in.read(ck, name);
-      ck.release(name);
+    if (scales.empty()) return [&read, &expert](const std::string& name) { return read(expert, name); };
+    const float alpha = static_cast<float>(scales[k]);
+    return [&read, &in, &expert, alpha](const std::string& name) {
+      std::vector<float> w = read(in.base(), name);
+      const std::vector<float> e = read(expert, name);
+      for (size_t i = 0; i < w.size(); ++i) w[i] += alpha * (e[i] - w[i]);
       return w;
     };
-    WeightSource weights = [&](const std::string& name) { return read(expert, name); };
-    if (!scales.empty()) {
-      const float alpha = static_cast<float>(scales[k]);
-      weights = [&, alpha](const std::string& name) {
-        std::vector<float> w = read(in.base(), name);
-        const std::vector<float> e = read(expert, name);
-        for (size_t i = 0; i < w.size(); ++i) w[i] += alpha * (e[i] - w[i]);
-        return w;
-      };
-    }
-    // Stage 0 starts from the pixels, which every rank has; later stages from the rank before.
-    std::vector<float> hidden;
-    if (mine.first_stage > 0) {
-      hidden.resize(static_cast<size_t>(images.n) * clip.tokens() * clip.hidden);
-      comm.recv(hidden.data(), hidden.size(), rank - 1);
-    }
-    for (int s = mine.first_stage; s <= mine.last_stage; ++s) {
-      if (s == next_first && s > 0) comm.send(hidden.data(), hidden.size(), rank + 1);
+  };
+  const auto stages = [&](size_t k, int first, int end) {
+    const WeightSource weights = weights_of(k);
+    for (int s = first; s < end; ++s) {
       if (s == 0)
-        hidden = forward.embed(weights, images.pixels.data(), images.n, &stores[k]);
+        hidden[k] = forward.embed(weights, images[k].pixels.data(), images[k].n, &stores[k]);
       else if (s <= clip.layers)
-        forward.block(s - 1, weights, hidden, images.n, &stores[k]);
+        forward.block(s - 1, weights, hidden[k], images[k].n, &stores[k]);
       else
-        forward.final(weights, hidden, images.n, &stores[k]);
+        forward.final(weights, hidden[k], images[k].n, &stores[k]);
     }
-    if (next_first == mine.last_stage + 1) comm.send(hidden.data(), hidden.size(), rank + 1);
+  };
+
+  const int workers = backend.concurrent_callers() ? std::min<int>(static_cast<int>(K), cpu_threads()) : 1;
+  for (size_t wave = 0; wave < K; wave += static_cast<size_t>(workers)) {
+    const size_t end = std::min(K, wave + static_cast<size_t>(workers));
+    const auto each = [&](const std::function<void(size_t k)>& body) {
+      std::optional<OneBlasThread> one;
+      if (workers > 1) one.emplace();
+      parallel_for(static_cast<int64_t>(end - wave), workers, [&](int64_t i, int) { body(wave + static_cast<size_t>(i)); });
+    };
+    // Stage 0 starts from the pixels, which every rank has; later stages from the rank before.
+    if (mine.first_stage > 0)
+      for (size_t k = wave; k < end; ++k) {
+        hidden[k].resize(static_cast<size_t>(images[k].n) * clip.tokens() * clip.hidden);
+        comm.recv(hidden[k].data(), hidden[k].size(), rank - 1);
+      }
+    each([&](size_t k) { stages(k, mine.first_stage, std::min(send_before, mine.last_stage + 1)); });
+    if (has_next && next_first == send_before)
+      for (size_t k = wave; k < end; ++k) comm.send(hidden[k].data(), hidden[k].size(), rank + 1);
+    if (send_before <= mine.last_stage) each([&](size_t k) { stages(k, send_before, mine.last_stage + 1); });
+    for (size_t k = wave; k < end; ++k) {
+      images[k] = Images{};
+      hidden[k] = std::vector<float>();
+    }
   }
   return stores;
 }

@@ -111,6 +111,8 @@ void HostDenseOps::symm(int64_t n, int64_t cols, const double* a, int64_t lda, c
 void HostDenseOps::ssymm(int64_t n, int64_t cols, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
                          int64_t ldc) {
   if (n == 0 || cols == 0) return;
+  // One column (the Lanczos probe) as a matrix-vector product: ssymm would pack all of a for it.
+  if (cols == 1) return cblas_ssymv(CblasColMajor, CblasLower, dim(n), 1.0f, a, ld(lda), b, 1, 0.0f, c, 1);
   cblas_ssymm(CblasColMajor, CblasLeft, CblasLower, dim(n), dim(cols), 1.0f, a, ld(lda), b, ld(ldb), 0.0f, c, ld(ldc));
 }
 
@@ -152,7 +154,8 @@ bool HostDenseOps::potrf(int64_t n, double* a, int64_t lda) {
 
 void HostDenseOps::potrs(int64_t n, int64_t nrhs, const double* l, int64_t lda, double* b, int64_t ldb) {
   if (n == 0 || nrhs == 0) return;
-  const lapack_int info = LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'L', dim(n), dim(nrhs), l, ld(lda), b, ld(ldb));
+  // The _work form: plain LAPACKE scans l for NaNs on every call, as long as the solve itself for a few columns.
+  const lapack_int info = LAPACKE_dpotrs_work(LAPACK_COL_MAJOR, 'L', dim(n), dim(nrhs), l, ld(lda), b, ld(ldb));
   CM_ASSERT(info == 0);
 }
 

@@ -24,7 +24,7 @@ namespace cm {
 constexpr int kTopEigenFirstSlot = 16;  // DenseOps double slots [16, 24)
 
 struct TopEigenOptions {
-  int64_t dense_max = 1024;  // direct solve up to this order
+  int64_t dense_max = 512;   // direct solve up to this order (where it and shift-invert take the same time)
   int probe_steps = 24;      // Lanczos steps of the probe
   double shift_gap = 0.01;   // least distance of sigma above the probe's estimate, relative to its spread
   int shift_tries = 4;       // factorisations tried
