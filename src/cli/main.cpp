@@ -118,9 +118,9 @@ int run(int local_rank, cm::Communicator& world, std::shared_ptr<cm::Communicato
                 static_cast<long long>(r.cat.fallback), static_cast<long long>(r.cat.shift_factorisations),
                 static_cast<long long>(r.cat.shift_applies), gb(r.feature_bytes));
   for (size_t k = 0; k < r.bytes_read.size() && job->size() > 1; ++k)
-    std::printf("  rank %zu: read %llu bytes, shard %llu bytes (base checkpoint), cost %.4g, peak RSS %.2f GB\n", k,
-                static_cast<unsigned long long>(r.bytes_read[k]), static_cast<unsigned long long>(r.shard_bytes[k]),
-                r.shard_cost[k], gb(r.peak_rss[k]));
+    std::printf("  rank %zu: read %llu bytes, shard %llu bytes (base checkpoint), cost %.4g, shard done at %.3g s, peak RSS %.2f GB\n",
+                k, static_cast<unsigned long long>(r.bytes_read[k]), static_cast<unsigned long long>(r.shard_bytes[k]),
+                r.shard_cost[k], r.shard_seconds[k], gb(r.peak_rss[k]));
   std::fflush(stdout);
   return 0;
 }

@@ -8,14 +8,14 @@
 namespace cm {
 
 TensorGather::TensorGather(const ShardPlan& plan, const ModelSpec& model, std::vector<uint64_t> bytes,
-                           Communicator& comm, Hdf5Writer* out, std::function<void(int)> written, int window)
+                           Communicator& comm, Hdf5Writer* out, std::function<void(int)> written, uint64_t budget)
     : plan_(plan),
       model_(model),
       bytes_(std::move(bytes)),
       comm_(comm),
       out_(out),
       written_(std::move(written)),
-      window_(static_cast<size_t>(std::max(window, 1))) {
+      budget_(budget) {
   CM_ASSERT((comm.rank() == 0) == (out != nullptr));
   if (comm.rank() != 0) return;
   for (const RankShard& s : plan.ranks) next_.push_back(s.first_tensor);
@@ -56,28 +56,35 @@ void TensorGather::end(Tensor tensor) {
     poll();
     return;
   }
-  // Wait for the oldest send when the window is full, so that no more than `window` tensors are held.
-  while (flight_.size() >= window_) {
+  // Wait for the oldest sends while this one would pass the budget.
+  while (!fits(bytes_[t])) {
     flight_.front().request->wait();
-    free_.push_back(std::move(flight_.front().bytes));
-    flight_.pop_front();
+    retire_front();
   }
   Transfer tr{t, 0, std::move(tensor.bytes_), nullptr};
   tr.request = comm_.isend(tr.bytes.data(), tr.bytes.size(), 0);
+  flight_bytes_ += bytes_[t];
   flight_.push_back(std::move(tr));
   poll();
 }
 
-// Rank 0: up to `window` receives, one per turn of the peers that still have tensors to send.
+// Rank 0: receives within the budget, one per turn of the peers that still have tensors to send (a peer's
+// next tensor that does not fit ends the round: its turn comes first next time).
 void TensorGather::post_receives() {
   const int ranks = static_cast<int>(plan_.ranks.size());
-  for (int tries = 0; flight_.size() < window_ && tries < ranks; ++tries) {
+  for (int tries = 0; tries < ranks; ++tries) {
     const int peer = turn_;
+    if (peer == 0 || peer >= ranks || next_[peer] >= plan_.ranks[peer].end_tensor) {
+      turn_ = turn_ + 1 < ranks ? turn_ + 1 : 1;
+      continue;
+    }
+    const int t = next_[peer];
+    if (!fits(bytes_[t])) return;
     turn_ = turn_ + 1 < ranks ? turn_ + 1 : 1;
-    if (peer == 0 || peer >= ranks || next_[peer] >= plan_.ranks[peer].end_tensor) continue;
-    const int t = next_[peer]++;
+    ++next_[peer];
     Transfer tr{t, peer, buffer(t), nullptr};
     tr.request = comm_.irecv(tr.bytes.data(), tr.bytes.size(), peer);
+    flight_bytes_ += bytes_[t];
     flight_.push_back(std::move(tr));
     tries = -1;  // a posted receive: every peer may take another turn
   }
@@ -88,7 +95,13 @@ void TensorGather::complete(Transfer& tr) {
     out_->write_stored(model_.tensors[tr.tensor].name, tr.bytes.data());
     if (written_) written_(tr.tensor);
   }
+  flight_bytes_ -= bytes_[tr.tensor];
   free_.push_back(std::move(tr.bytes));
+}
+
+void TensorGather::retire_front() {
+  complete(flight_.front());
+  flight_.pop_front();
 }
 
 void TensorGather::poll() {
@@ -106,8 +119,7 @@ void TensorGather::poll() {
 void TensorGather::finish() {
   while (!flight_.empty()) {
     flight_.front().request->wait();
-    complete(flight_.front());
-    flight_.pop_front();
+    retire_front();
     if (out_) post_receives();
   }
 }

@@ -2,8 +2,10 @@
 // Merged tensors on their way to the output (docs/DESIGN.md "Distributed run"). Rank 0 writes its own as it
 // merges them and receives every other rank's as they come, writing each into the dataset declared for it up
 // front, so the file's bytes do not depend on the number of ranks or the order of arrival. Every other rank
-// sends each tensor as soon as it is merged and goes on merging, with at most `window` tensors in flight; rank
-// 0 has at most `window` receives posted at a time, handed round the senders. No rank holds its whole shard.
+// sends each tensor as soon as it is merged and goes on merging, with at most `budget` bytes in flight (or one
+// tensor larger than that); rank 0 has receives for at most as many bytes posted at a time, handed round the
+// senders. A transfer moves only when rank 0 drives it (between its units: seconds apart under CAT), so the
+// budget is what lets a sender run ahead meanwhile; it bounds memory, and no rank holds its whole shard.
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -38,7 +40,8 @@ class TensorGather {
   // bytes[t]: the stored size of tensor t (output dtype). out: rank 0's writer (nullptr elsewhere).
   // written(t): called on rank 0 after tensor t is written (progress).
   TensorGather(const ShardPlan& plan, const ModelSpec& model, std::vector<uint64_t> bytes, Communicator& comm,
-               Hdf5Writer* out, std::function<void(int)> written, int window = 2);
+               Hdf5Writer* out, std::function<void(int)> written, uint64_t budget = kDefaultBudget);
+  static constexpr uint64_t kDefaultBudget = uint64_t{64} << 20;
   ~TensorGather();
   TensorGather(const TensorGather&) = delete;
   TensorGather& operator=(const TensorGather&) = delete;
@@ -58,8 +61,11 @@ class TensorGather {
     std::unique_ptr<Request> request;
   };
   Bytes buffer(int t);  // reusing a free one
+  // Whether `bytes` more fit in flight: always when nothing is.
+  bool fits(uint64_t bytes) const { return flight_.empty() || flight_bytes_ + bytes <= budget_; }
   void post_receives();
   void complete(Transfer& t);
+  void retire_front();  // the oldest transfer, done
 
   const ShardPlan& plan_;
   const ModelSpec& model_;
@@ -67,7 +73,8 @@ class TensorGather {
   Communicator& comm_;
   Hdf5Writer* out_;
   std::function<void(int)> written_;
-  size_t window_;
+  uint64_t budget_;
+  uint64_t flight_bytes_ = 0;         // of flight_
   std::deque<Transfer> flight_;       // sends (others) or posted receives (rank 0)
   std::vector<int> next_;             // rank 0: each peer's next tensor to receive
   int turn_ = 1;                      // rank 0: the peer whose receive is posted next

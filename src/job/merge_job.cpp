@@ -191,6 +191,7 @@ MergeReport run_merge(const JobConfig& cfg, Communicator& comm) {
   report.prepare = seconds_since(phase);
 
   phase = Clock::now();
+  double shard_seconds = 0;
   {
     uint64_t all_units = 0;
     std::vector<uint64_t> stored;
@@ -210,6 +211,7 @@ MergeReport run_merge(const JobConfig& cfg, Communicator& comm) {
       in.release(t);
       gather.end(std::move(dest));
     }
+    shard_seconds = seconds_since(start);
     gather.finish();
   }
   report.merge = seconds_since(phase);
@@ -234,6 +236,9 @@ MergeReport run_merge(const JobConfig& cfg, Communicator& comm) {
   report.peak_rss[r] = peak_rss_bytes();
   comm.sum(report.bytes_read.data(), R);
   comm.sum(report.peak_rss.data(), R);
+  report.shard_seconds.assign(R, 0);
+  report.shard_seconds[r] = shard_seconds;
+  comm.sum(report.shard_seconds.data(), R);
   for (const RankShard& s : plan.ranks) {
     report.shard_bytes.push_back(s.bytes);
     report.shard_cost.push_back(s.cost);

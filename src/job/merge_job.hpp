@@ -17,6 +17,7 @@ struct MergeReport {
   std::vector<uint64_t> shard_bytes;  // per rank: bytes of its own tensors in the base checkpoint
   std::vector<double> shard_cost;     // per rank: the plan's estimate of its work
   std::vector<uint64_t> peak_rss;     // per rank: peak resident memory (bytes)
+  std::vector<double> shard_seconds;  // per rank: seconds from the start until its last tensor was sent
   uint64_t input_bytes = 0;           // every weight file's size: the checkpoints
   uint64_t feature_bytes = 0;         // this rank's feature statistics, held through the merge
 };
