@@ -33,7 +33,7 @@ ensure_set() {
 input_bytes() {
   local dir=$1 k=$2 dirs=("$1/base")
   for ((i = 0; i < k; i++)); do dirs+=("$dir/expert$i"); done
-  find "${dirs[@]}" -name '*.safetensors' -printf '%s\n' | awk '{s += $1} END {printf "%d", s}'
+  find "${dirs[@]}" -name '*.safetensors' -printf '%s\n' | awk '{s += $1} END {printf "%.0f", s}'
 }
 
 # warm_cache FILES...: reads every file once so that the timed runs read from the page cache.
@@ -59,7 +59,7 @@ wall_of() {
     printf "%.2f", s}' "$1.time"
 }
 rss_of() {
-  awk -F': ' '/Maximum resident set size/ {printf "%d", $2 * 1024}' "$1.time"
+  awk -F': ' '/Maximum resident set size/ {printf "%.0f", $2 * 1024}' "$1.time"
 }
 
 # gb BYTES: bytes as GB (10^9) with 2 decimals. ratio A B: A / B with 2 decimals.

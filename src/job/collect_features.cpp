@@ -6,6 +6,7 @@
 #include "common/parallel.hpp"
 #include "features/clip_forward.hpp"
 #include "io/exemplars.hpp"
+#include "job/progress.hpp"
 #include "methods/host_dense_ops.hpp"
 
 namespace cm {
@@ -92,6 +93,7 @@ std::vector<FeatureStore> collect_features(const JobConfig& cfg, const JobInputs
   };
 
   const int workers = backend.concurrent_callers() ? std::min<int>(static_cast<int>(K), cpu_threads()) : 1;
+  Progress progress("features", "tasks", K, rank == 0);
   for (size_t wave = 0; wave < K; wave += static_cast<size_t>(workers)) {
     const size_t end = std::min(K, wave + static_cast<size_t>(workers));
     const auto each = [&](const std::function<void(size_t k)>& body) {
@@ -113,6 +115,7 @@ std::vector<FeatureStore> collect_features(const JobConfig& cfg, const JobInputs
       images[k] = Images{};
       hidden[k] = std::vector<float>();
     }
+    progress.advance(end - wave);
   }
   return stores;
 }
