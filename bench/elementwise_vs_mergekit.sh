@@ -5,7 +5,8 @@
 # not there (default build/bench-llama). Measures, each from the page cache (every input is read once
 # with cat before each timed run):
 #   - read once: bench/read_once.py, every input file read in full with 16 MiB read(2) calls into one
-#     buffer, one thread, the fastest of 3 passes after a warming pass;
+#     buffer, one thread, the fastest of 3 passes after a warming pass; and write once: the base
+#     checkpoint's size written to a new file, for context (see read_once.py);
 #   - catmerge (one rank, runtime.threads 0) task_arithmetic (alphas 0.3), ties with scope tensor (what
 #     mergekit computes) and scope model (the default), density 0.2, alpha 0.3;
 #   - mergekit-yaml (PyPI, CPU, bench/setup-venv.sh's environment) task_arithmetic and ties on the same
@@ -36,8 +37,12 @@ inputs=("$work/base/model.safetensors")
 for ((k = 0; k < experts; k++)); do inputs+=("$work/expert$k/model.safetensors"); done
 bytes=$(input_bytes "$work" "$experts")
 
-"$python" "$bench_root/bench/read_once.py" "${inputs[@]}" | tee "$work/read_once.log"
-read_s=$(tail -1 "$work/read_once.log" | grep -oE 'in [0-9.]+ s' | cut -d' ' -f2)
+# The output write for context: as many bytes as the base checkpoint (the merged model has its tensors and dtype).
+out_bytes=$(stat -c %s "$work/base/model.safetensors")
+"$python" "$bench_root/bench/read_once.py" "${inputs[@]}" --write "$out_bytes" "$work/write_once.tmp" |
+  tee "$work/read_once.log"
+read_s=$(grep '^read_once: [0-9]' "$work/read_once.log" | grep -oE 'in [0-9.]+ s' | cut -d' ' -f2)
+write_s=$(grep '^write_once: [0-9]' "$work/read_once.log" | grep -oE 'in [0-9.]+ s' | cut -d' ' -f2)
 
 declare -A wall rss
 run_catmerge() {  # label config --set...
@@ -74,7 +79,7 @@ fi
 
 echo
 echo "element-wise merges, $experts experts + base, $(gb "$bytes") GB of bf16 checkpoints, $(nproc) cores"
-echo "read once from the page cache: $read_s s"
+echo "read once from the page cache: $read_s s; the merged model's $(gb "$out_bytes") GB written to a new file: $write_s s (first pass; see read_once.py)"
 printf '%-28s %8s %12s %11s %18s\n' run wall_s peak_rss_GB /read_once mergekit/catmerge
 row() {  # label name mergekit-label
   local vs="-"

@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "common/cpu_clones.hpp"
 #include "common/error.hpp"
 #include "dtype_convert.hpp"
 
@@ -25,7 +26,7 @@ std::optional<DType> parse_dtype(std::string_view s) {
   return std::nullopt;
 }
 
-void to_f32(DType src, const void* in, float* out, size_t n) {
+CM_CPU_CLONES void to_f32(DType src, const void* in, float* out, size_t n) {
   if (n == 0) return;  // memcpy with a null pointer is undefined even for zero bytes
   if (src == DType::F32) {
     std::memcpy(out, in, n * sizeof(float));
@@ -38,7 +39,7 @@ void to_f32(DType src, const void* in, float* out, size_t n) {
     for (size_t i = 0; i < n; ++i) out[i] = bf16_to_float(h[i]);
 }
 
-void from_f32(DType dst, const float* in, void* out, size_t n) {
+CM_CPU_CLONES void from_f32(DType dst, const float* in, void* out, size_t n) {
   if (n == 0) return;
   if (dst == DType::F32) {
     std::memcpy(out, in, n * sizeof(float));

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "common/cpu_clones.hpp"
 #include "common/error.hpp"
 #include "common/parallel.hpp"
 #include "task_vector.hpp"
@@ -20,6 +21,17 @@ void check_matches(const Checkpoint& ck, const ModelSpec& model) {
       fail(ck.file_of(t.name), "tensor '" + t.name + "' has shape " + shape_string(info->shape) +
                                    ", the base has " + shape_string(t.shape));
   }
+}
+
+// expert[i] becomes task_delta(expert[i], base[i]). Returns the largest exponent field seen, all ones only for
+// NaN or +-inf: a max reduction, so the loop vectorises.
+CM_CPU_CLONES uint32_t subtract_base(float* __restrict expert, const float* __restrict base, size_t n) {
+  uint32_t exponent = 0;
+  for (size_t i = 0; i < n; ++i) {
+    expert[i] = task_delta(expert[i], base[i]);
+    exponent = std::max(exponent, float_bits(expert[i]) & 0x7f800000u);
+  }
+  return exponent;
 }
 
 }  // namespace
@@ -63,15 +75,7 @@ void JobInputs::read_values(const TensorSpec& t, int64_t first, int64_t count, U
     std::vector<float>& tk = values.tasks[k];
     tk.resize(n);
     read_into(*experts_[k], t.name, first, count, tk.data());
-    const float* b = values.base.data();
-    float* d = tk.data();
-    // The largest exponent field seen: all ones only for NaN or +-inf. A max reduction, so the loop vectorises.
-    uint32_t exponent = 0;
-    for (size_t i = 0; i < n; ++i) {
-      d[i] = task_delta(d[i], b[i]);
-      exponent = std::max(exponent, float_bits(d[i]) & 0x7f800000u);
-    }
-    if (exponent != 0x7f800000u) return;
+    if (subtract_base(tk.data(), values.base.data(), n) != 0x7f800000u) return;
     for (size_t i = 0; i < n; ++i)
       if (!finite_value(tk[i]))
         fail(experts_[k]->file_of(t.name), "tensor '" + t.name + "': task vector is " +

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "common/cpu_clones.hpp"
 #include "common/error.hpp"
 #include "merge_math.hpp"
 
@@ -55,7 +56,7 @@ std::vector<double> read_alphas(Params& params, int num_tasks, double fallback) 
   return std::vector<double>(num_tasks, params.number("alpha", fallback));
 }
 
-void task_arithmetic(const std::vector<float>& base, const TaskVectors& tasks, const std::vector<double>& alphas,
+CM_CPU_CLONES void task_arithmetic(const std::vector<float>& base, const TaskVectors& tasks, const std::vector<double>& alphas,
                      float* out) {
   CM_ASSERT(tasks.size() == alphas.size());
   std::fill(out, out + base.size(), 0.0f);
@@ -73,12 +74,13 @@ namespace {
 // The two per-task passes of ties_combine over one stretch. Kept out of line on purpose: inlined into the loop over
 // tasks, GCC's unroll-and-jam (-O3) fuses two tasks into one scalar loop instead of vectorising each; __restrict
 // because the stretches never overlap.
-[[gnu::noinline]] void add_trimmed(const float* __restrict t, float threshold, size_t n, float* __restrict total) {
+[[gnu::noinline]] CM_CPU_CLONES void add_trimmed(const float* __restrict t, float threshold, size_t n, float* __restrict total) {
   for (size_t i = 0; i < n; ++i) total[i] += ties_trim(t[i], threshold);
 }
 
-[[gnu::noinline]] void add_agreeing(const float* __restrict t, float threshold, const float* __restrict gamma, size_t n,
-                                    float* __restrict sum, float* __restrict count) {
+[[gnu::noinline]] CM_CPU_CLONES void add_agreeing(const float* __restrict t, float threshold,
+                                                  const float* __restrict gamma, size_t n, float* __restrict sum,
+                                                  float* __restrict count) {
   for (size_t i = 0; i < n; ++i) {
     const float v = ties_trim(t[i], threshold);
     const bool agrees = ties_agrees(v, gamma[i]);

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <limits>
 
+#include "common/cpu_clones.hpp"
 #include "common/error.hpp"
 #include "merge_math.hpp"
 
@@ -139,6 +140,25 @@ int32_t signed_key(float x) {
   return b ^ ((b >> 31) & 0x7fffffff);
 }
 
+// keys[i] = signed_key(v[i]) for a stretch.
+[[gnu::noinline]] CM_CPU_CLONES void signed_keys(const float* __restrict v, size_t m, int32_t* __restrict keys) {
+  for (size_t i = 0; i < m; ++i) keys[i] = signed_key(v[i]);
+}
+
+// Over a stretch of keys: inside[i] = whether keys[i] is in [from, to]; adds the keys below `from` to *under and
+// returns how many are inside.
+[[gnu::noinline]] CM_CPU_CLONES uint32_t bracket_stretch(const int32_t* __restrict keys, size_t m, int32_t from,
+                                                         int32_t to, uint8_t* __restrict inside, uint64_t* under) {
+  uint32_t below = 0, in = 0;
+  for (size_t i = 0; i < m; ++i) {
+    below += keys[i] < from;
+    inside[i] = (keys[i] >= from) & (keys[i] <= to);
+    in += inside[i];
+  }
+  *under += below;
+  return in;
+}
+
 // Inclusive key bounds: the whole key range until a sample narrows it.
 struct Bracket {
   uint32_t lo = 0, hi = UINT32_MAX;
@@ -208,16 +228,10 @@ void ExactSelect::run(const std::vector<OrderQuery>& queries, const ValueSource&
         float picked[kStretch];
         for (size_t first = 0; first < n; first += kStretch) {
           const size_t m = std::min(kStretch, n - first);
-          for (size_t i = 0; i < m; ++i) keys[i] = signed_key(v[first + i]);
+          signed_keys(v + first, m, keys);
           for (size_t q : of_series[s]) {
-            const int32_t from = signed_order(brackets[q].lo), to = signed_order(brackets[q].hi);
-            uint32_t under = 0, in = 0;
-            for (size_t i = 0; i < m; ++i) {
-              under += keys[i] < from;
-              inside[i] = (keys[i] >= from) & (keys[i] <= to);
-              in += inside[i];
-            }
-            below[static_cast<size_t>(w) * nq + q] += under;
+            const uint32_t in = bracket_stretch(keys, m, signed_order(brackets[q].lo), signed_order(brackets[q].hi),
+                                                inside, &below[static_cast<size_t>(w) * nq + q]);
             if (in == 0) continue;
             if (kept_size[w] + in > cap) {
               worker_overflow[w] = 1;
