@@ -4,7 +4,8 @@
 # model (tools/make_random_clip.py; default width 384, 8 blocks, 4 experts; override with BENCH_WIDTH,
 # BENCH_LAYERS, BENCH_EXPERTS, BENCH_RANKS="1 2 4", BENCH_METHODS="cat ties"). Prints a table and, per
 # method, the speed-up of the largest rank count over the first; on a machine with fewer cores than ranks
-# the extra ranks share cores (reported as such).
+# the extra ranks share cores (reported as such). Every run reads from the page cache (the inputs are read
+# once with cat just before it).
 # BENCH_CASE=vitb: the ViT-B/32-shaped 8-expert CAT case of bench/cat_vs_torch.sh (width 768, 12 blocks,
 # MLP 3072, patch 32, image 224, 8 experts; the same set, default WORK_DIR build/bench-vitb) at 1 and 2
 # ranks; BENCH_LAYERS, BENCH_EXPERTS, BENCH_WIDTH, BENCH_RANKS and BENCH_METHODS still apply.
@@ -38,6 +39,7 @@ for method in $methods; do
   base_time="" first_ranks=""
   for ranks in $ranks_list; do
     log=$work/$method-$ranks.log
+    warm_cache "$work"/base/* "$work"/expert*/* "$work"/exemplars.h5
     start=$(date +%s.%N)
     mpirun --oversubscribe -np "$ranks" "$binary" run "$work/merge.yaml" --set method.name="$method" \
       --set runtime.threads=1 --set output.path="$work/$method-$ranks.h5" >"$log"
