@@ -30,19 +30,19 @@ ChunkDigests::ChunkDigests(uint64_t file_size)
       count_((file_size + kHashChunkBytes - 1) / kHashChunkBytes),
       state_(new std::atomic<uint8_t>[count_ > 0 ? count_ : 1]),
       words_(static_cast<size_t>(2 * count_), 0) {
-  for (uint64_t c = 0; c < count_; ++c) state_[c].store(kTodo, std::memory_order_relaxed);
+  for (uint64_t c = 0; c < count_; ++c) state_[c].store(kUnhashed, std::memory_order_relaxed);
 }
 
 uint64_t ChunkDigests::chunk_end(uint64_t c) const { return std::min(size_, (c + 1) * kHashChunkBytes); }
 
 void ChunkDigests::hash(uint64_t c, const unsigned char* data) {
-  uint8_t expected = kTodo;
-  if (!state_[c].compare_exchange_strong(expected, kBusy, std::memory_order_acq_rel)) return;
+  uint8_t expected = kUnhashed;
+  if (!state_[c].compare_exchange_strong(expected, kHashing, std::memory_order_acq_rel)) return;
   const uint64_t begin = c * kHashChunkBytes;
   const XXH128_hash_t h = XXH3_128bits(data + begin, static_cast<size_t>(chunk_end(c) - begin));
   words_[2 * c] = h.high64;
   words_[2 * c + 1] = h.low64;
-  state_[c].store(kDone, std::memory_order_release);
+  state_[c].store(kHashed, std::memory_order_release);
 }
 
 void ChunkDigests::hash_ending_in(uint64_t begin, uint64_t end, const unsigned char* data) {

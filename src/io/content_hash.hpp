@@ -26,12 +26,13 @@ class ChunkDigests {
   void hash(uint64_t c, const unsigned char* data);
   // Every leaf whose last byte lies in [begin, end): what a reader of those bytes completes.
   void hash_ending_in(uint64_t begin, uint64_t end, const unsigned char* data);
-  bool done(uint64_t c) const { return state_[c].load(std::memory_order_acquire) == kDone; }
+  bool done(uint64_t c) const { return state_[c].load(std::memory_order_acquire) == kHashed; }
   // Leaf c as two words (high, low); both 0 when not done.
   void words(uint64_t c, uint64_t* two) const;
 
  private:
-  static constexpr uint8_t kTodo = 0, kBusy = 1, kDone = 2;
+  // A leaf goes unhashed -> hashing (the one thread that won the exchange) -> hashed.
+  static constexpr uint8_t kUnhashed = 0, kHashing = 1, kHashed = 2;
   uint64_t size_, count_;
   std::unique_ptr<std::atomic<uint8_t>[]> state_;
   std::vector<uint64_t> words_;  // 2 per leaf
