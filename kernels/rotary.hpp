@@ -1,9 +1,9 @@
 #pragma once
 // Rotary position embedding (RoFormer) in HF LLaMA's rotate_half layout: within a head of d dimensions,
-// dimension i < d/2 pairs with i + d/2 and the pair turns by the angle pos * base^(-2i/d). Angles, cos and
-// sin are float32, as transformers computes them (freqs = pos * inv_freq); inv_freq = 1 / base^(2i/d) is
-// rounded from double, so host and device get the same float (their powf may differ in the last bits, which
-// a position in the thousands would magnify) and it is the correctly rounded value torch's powf approximates.
+// dimension i < d/2 pairs with i + d/2 and the pair turns by the angle pos * inv_freq[i]. inv_freq comes from
+// the model's rope settings (arch/llama.hpp: rope_inv_freq, base theta and rope_scaling), computed once on
+// the host so host and device turn by the same floats; the angle, its cos and sin are float32, as
+// transformers computes them (freqs = inv_freq @ position_ids in float32, then cos and sin).
 #include <math.h>
 #include <stdint.h>
 
@@ -11,11 +11,7 @@
 
 namespace cm {
 
-CM_HD float rope_angle(int64_t pos, int64_t i, int64_t d, float base) {
-  const float exponent = static_cast<float>(2 * i) / static_cast<float>(d);  // float32, as torch's arange / dim
-  const float inv_freq = static_cast<float>(1.0 / pow(static_cast<double>(base), static_cast<double>(exponent)));
-  return static_cast<float>(pos) * inv_freq;
-}
+CM_HD float rope_angle(int64_t pos, float inv_freq) { return static_cast<float>(pos) * inv_freq; }
 
 // (x0, x1) = (x[i], x[i + d/2]) -> (x0 cos - x1 sin, x1 cos + x0 sin).
 CM_HD void rope_pair(float* x0, float* x1, float c, float s) {
@@ -24,11 +20,11 @@ CM_HD void rope_pair(float* x0, float* x1, float c, float s) {
   *x1 = b * c + a * s;
 }
 
-// One head of d (even) dimensions at position pos, in place.
-CM_HD void rope_head(float* x, int64_t d, int64_t pos, float base) {
+// One head of d (even) dimensions at position pos, in place; inv_freq has d/2 entries.
+CM_HD void rope_head(float* x, int64_t d, int64_t pos, const float* inv_freq) {
   const int64_t half = d / 2;
   for (int64_t i = 0; i < half; ++i) {
-    const float a = rope_angle(pos, i, d, base);
+    const float a = rope_angle(pos, inv_freq[i]);
     rope_pair(x + i, x + i + half, cosf(a), sinf(a));
   }
 }

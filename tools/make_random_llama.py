@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Writes a random LLaMA-shaped base and K experts in HF layout (config.json for LlamaForCausalLM +
 model.safetensors, bf16), plus catmerge and mergekit configurations of the same merges, for the
-element-wise benchmarks (bench/elementwise_vs_mergekit.sh). Needs only numpy (/usr/bin/python3).
+element-wise benchmarks (bench/elementwise_vs_mergekit.sh), and on request token exemplars and a CAT
+configuration (bench/llama7b_cat.sh). Needs only numpy (/usr/bin/python3), and h5py for --exemplars.
 
   tools/make_random_llama.py OUT_DIR [--hidden 2048 --layers 8 --intermediate 5632 --heads 16 --kv-heads 4
                                       --vocab 32000 --experts 4]      (defaults: 5 checkpoints, 4.9 GB)
+  tools/make_random_llama.py OUT_DIR --hidden 4096 --intermediate 11008 --heads 32 --kv-heads 8 --layers 2 \
+                                     --experts 8 --exemplars 2 --seq 512   # LLaMA-7B-shaped, 2 blocks, CAT
 
 Values: weights N(0, 0.02^2), RMSNorm weights 1 + N(0, 0.02^2); expert k = base + a delta N(0, s^2),
 s = 0.05 * 0.02 for weights and 0.05 * 0.2 for norm weights (bf16's spacing near 1 is 0.0078), computed in
@@ -14,6 +17,12 @@ files are streamed side by side, one piece of at most 4M values at a time. Write
   base/, expert0/ ... expert{K-1}/              the checkpoints
   task_arithmetic.yaml, ties.yaml               catmerge: alphas 0.3 per expert; ties density 0.2, alpha 0.3
   mergekit-task_arithmetic.yml, mergekit-ties.yml   mergekit-yaml: the same merges (see below)
+and with --exemplars N (N > 0; without it nothing else is written, and the files above do not change):
+  tokens.h5                                     /task0 ... /task{K-1}: input_ids int64 [N, SEQ] (no
+                                                attention_mask), uniform in [0, vocab), task k's from the
+                                                generator seeded by (seed, 1000000 + k)
+  cat.yaml                                      catmerge: method cat (its defaults), features.exemplars N,
+                                                expert k's exemplars tokens.h5:/task{k}, output cat.h5
 mergekit computes base + sum_k w_k T_k (weight 0.3, normalize false) for task arithmetic, which is catmerge's
 `alphas` form; its TIES (density 0.2, weight 0.3, normalize true: the disjoint mean, lambda 0.3) is
 catmerge's TIES with `scope: tensor`. Both do the arithmetic in float32 and write bf16, as catmerge does.
@@ -88,9 +97,14 @@ def main():
     ap.add_argument("--experts", type=int, default=4)
     ap.add_argument("--delta-scale", type=float, default=0.05, help="delta std: this times 0.02 (weights), 0.2 (norms)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--exemplars", type=int, default=0,
+                    help="token sequences per task: also write tokens.h5 and cat.yaml (default 0: neither)")
+    ap.add_argument("--seq", type=int, default=512, help="tokens per exemplar sequence (default 512)")
     a = ap.parse_args()
     if a.hidden % a.heads or a.heads % a.kv_heads:
         ap.error("--hidden must be a multiple of --heads, and --heads of --kv-heads")
+    if a.exemplars < 0 or (a.exemplars and not 1 <= a.seq <= 4096):
+        ap.error("--exemplars must be >= 0, and --seq in [1, 4096] (max_position_embeddings)")
     out = os.path.abspath(a.out)
     cfg = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": a.hidden,
            "intermediate_size": a.intermediate, "num_hidden_layers": a.layers, "num_attention_heads": a.heads,
@@ -138,6 +152,21 @@ def main():
         with open(os.path.join(out, f"mergekit-{method}.yml"), "w") as f:
             f.write(f"merge_method: {method}\nbase_model: {out}/base\nmodels:\n{models}parameters: {params}\n"
                     "dtype: float32\nout_dtype: bfloat16\n")
+    if a.exemplars:
+        import h5py  # only here: the element-wise sets need numpy alone
+        tokens = os.path.join(out, "tokens.h5")
+        with h5py.File(tokens, "w") as f:
+            for k in range(a.experts):
+                rng = np.random.default_rng([a.seed, 1_000_000 + k])
+                f[f"task{k}/input_ids"] = rng.integers(0, a.vocab, size=(a.exemplars, a.seq), dtype=np.int64)
+        experts = "".join(f"  - {{name: expert{k}, path: expert{k}, exemplars: 'tokens.h5:/task{k}'}}\n"
+                          for k in range(a.experts))
+        with open(os.path.join(out, "cat.yaml"), "w") as f:
+            f.write(f"model: {{arch: llama, base: base}}\nexperts:\n{experts}method: {{name: cat}}\n"
+                    f"features: {{exemplars: {a.exemplars}}}\noutput: {{path: cat.h5}}\n"
+                    "runtime: {backend: cpu, threads: 0}\n")
+        print(f"make_random_llama: wrote {tokens}: {a.experts} tasks x {a.exemplars} sequences x {a.seq} tokens; "
+              f"cat.yaml")
     print(f"make_random_llama: wrote {total} bytes ({total / 1e9:.2f} GB) in {out}: {a.experts} experts + base, "
           f"{total // len(files)} bytes per checkpoint")
 

@@ -5,6 +5,7 @@
 #include <utility>
 #include <nlohmann/json.hpp>
 
+#include "arch/hf_config.hpp"
 #include "common/error.hpp"
 
 namespace cm {
@@ -85,23 +86,6 @@ const std::vector<int64_t>& shape_of(const Checkpoint& ck, const std::string& na
   return t->shape;
 }
 
-json parse_config(const Checkpoint& ck) {
-  if (ck.config_json().empty()) return json::object();
-  try {
-    return json::parse(ck.config_json());
-  } catch (const json::exception& e) {
-    fail(ck.path(), std::string("config is not valid JSON: ") + e.what());
-  }
-}
-
-// A number from the config, or `fallback` when the key is absent.
-template <class T>
-T get_or(const json& j, const char* key, T fallback, const std::string& where) {
-  if (!j.contains(key) || j[key].is_null()) return fallback;
-  if (!j[key].is_number()) fail(where, std::string("config key '") + key + "' is not a number");
-  return j[key].get<T>();
-}
-
 Activation parse_act(const std::string& act, const std::string& where) {
   if (act == "quick_gelu") return Activation::QuickGelu;
   if (act == "gelu") return Activation::Gelu;
@@ -157,7 +141,7 @@ ClipVisionConfig clip_vit_config(const Checkpoint& base) {
     check_agrees(base, "image_size", get_or(v, "image_size", 0, where), c.image_size);
     c.heads = get_or(v, "num_attention_heads", std::max(1, c.hidden / 64), where);
     c.eps = get_or(v, "layer_norm_eps", 1e-5f, where);
-    c.act = parse_act(v.value("hidden_act", std::string("quick_gelu")), where);
+    c.act = parse_act(string_or(v, "hidden_act", "quick_gelu", where), where);
   } else if (base.find("visual.conv1.weight")) {
     c.open_clip = true;
     c.layers = count_layers(base, [](int i) {

@@ -1,6 +1,5 @@
 #include "arch/registry.hpp"
 
-#include "arch/llama.hpp"
 #include "common/error.hpp"
 
 namespace cm {
@@ -11,16 +10,17 @@ const std::vector<std::string>& arch_names() {
 }
 
 ArchModel describe_model(const std::string& arch, const Checkpoint& base) {
-  ArchModel a;
   if (arch == "clip_vit") {
-    a.clip = clip_vit_config(base);
-    a.model = clip_vit_model(base, *a.clip);
-  } else if (arch == "llama") {
-    a.model = llama_model(base);
-  } else {
-    fail(base.path(), "unknown architecture '" + arch + "'");
+    ClipVisionConfig c = clip_vit_config(base);
+    ModelSpec m = clip_vit_model(base, c);
+    return ArchModel{std::move(m), std::move(c)};
   }
-  return a;
+  if (arch == "llama") {
+    LlamaConfig c = llama_config(base);
+    ModelSpec m = llama_model(base, c);
+    return ArchModel{std::move(m), std::move(c)};
+  }
+  fail(base.path(), "unknown architecture '" + arch + "'");
 }
 
 }  // namespace cm

@@ -1,10 +1,12 @@
 #pragma once
-// The architectures catmerge knows, by the name `model.arch` gives.
-#include <optional>
+// The architectures catmerge knows, by the name `model.arch` gives: each one's tensor description
+// (ModelSpec) and the settings its forward pass needs (features/forward.hpp: make_forward).
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "arch/clip_vit.hpp"
+#include "arch/llama.hpp"
 #include "arch/model_spec.hpp"
 #include "io/checkpoint.hpp"
 
@@ -12,8 +14,7 @@ namespace cm {
 
 struct ArchModel {
   ModelSpec model;
-  std::optional<ClipVisionConfig> clip;  // set for clip_vit: what its forward pass needs
-  bool has_forward() const { return clip.has_value(); }
+  std::variant<ClipVisionConfig, LlamaConfig> config;
 };
 
 const std::vector<std::string>& arch_names();  // clip_vit, llama

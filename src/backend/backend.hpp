@@ -8,6 +8,7 @@
 #include <string>
 
 #include "arch/clip_vit.hpp"
+#include "attention_mask.hpp"
 
 namespace cm {
 
@@ -27,13 +28,27 @@ class Backend {
   virtual void layer_norm(const float* x, const float* g, const float* b, float eps, float* y,
                           float* xhat_out, int64_t rows, int64_t d) = 0;
 
+  // Row-wise RMSNorm of x[rows, d]: xhat = x / sqrt(mean(x^2) + eps), y = xhat * g. xhat_out may be
+  // nullptr; y may alias x.
+  virtual void rms_norm(const float* x, const float* g, float eps, float* y, float* xhat_out, int64_t rows,
+                        int64_t d) = 0;
+
   // In place on n elements.
   virtual void activation(Activation act, float* x, int64_t n) = 0;
 
-  // Multi-head softmax attention without mask. q, k, v, out: [batch * seq, heads * head_dim] rows;
-  // out = softmax(q k^T / sqrt(head_dim)) v for each (image, head).
-  virtual void attention(const float* q, const float* k, const float* v, float* out, int64_t batch, int64_t seq,
-                         int64_t heads, int64_t head_dim) = 0;
+  // out[i] = silu(gate[i]) * up[i] on n elements (LLaMA's MLP); out may alias gate or up.
+  virtual void silu_gate(const float* gate, const float* up, float* out, int64_t n) = 0;
+
+  // Rotary position embedding in place on x[rows, heads * head_dim] (kernels/rotary.hpp): row r holds the
+  // token at position r % seq; inv_freq has head_dim / 2 entries.
+  virtual void rotary(float* x, int64_t rows, int64_t seq, int64_t heads, int64_t head_dim,
+                      const float* inv_freq) = 0;
+
+  // Multi-head softmax attention, grouped-query when s.kv_heads < s.heads (kernels/attention_mask.hpp):
+  // out = softmax(q k^T / sqrt(head_dim) over the keys `mask` lets each query see) v, per (sequence, head).
+  // mask.keys is host memory here. A query that sees no key gets zeros.
+  virtual void attention(const float* q, const float* k, const float* v, float* out, const AttentionShape& s,
+                         const AttentionMask& mask) = 0;
 
   // The methods' linear algebra on the same device (MergeContext::linalg).
   virtual Linalg& linalg() = 0;

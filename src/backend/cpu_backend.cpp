@@ -11,6 +11,8 @@
 #include "common/error.hpp"
 #include "common/parallel.hpp"
 #include "layernorm.hpp"
+#include "rmsnorm.hpp"
+#include "rotary.hpp"
 #include "methods/linalg.hpp"
 #include "softmax.hpp"
 
@@ -40,6 +42,12 @@ class CpuBackend : public Backend {
     }
   }
 
+  void rms_norm(const float* x, const float* g, float eps, float* y, float* xhat_out, int64_t rows,
+                int64_t d) override {
+    for (int64_t r = 0; r < rows; ++r)
+      rms_norm_row(x + r * d, g, eps, y + r * d, xhat_out ? xhat_out + r * d : nullptr, d);
+  }
+
   void activation(Activation act, float* x, int64_t n) override {
     if (act == Activation::QuickGelu) {
       for (int64_t i = 0; i < n; ++i) x[i] = quick_gelu(x[i]);
@@ -48,21 +56,49 @@ class CpuBackend : public Backend {
     }
   }
 
-  void attention(const float* q, const float* k, const float* v, float* out, int64_t batch, int64_t seq,
-                 int64_t heads, int64_t head_dim) override {
-    // Each (image, head) is a strided [seq, head_dim] view of the merged-head rows, so no copies are
-    // made; the 1/sqrt(head_dim) scale rides on sgemm's alpha.
-    const int64_t ld = heads * head_dim;
-    const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(head_dim)));
+  void silu_gate(const float* gate, const float* up, float* out, int64_t n) override {
+    for (int64_t i = 0; i < n; ++i) out[i] = cm::silu_gate(gate[i], up[i]);
+  }
+
+  void rotary(float* x, int64_t rows, int64_t seq, int64_t heads, int64_t head_dim, const float* inv_freq) override {
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t h = 0; h < heads; ++h) rope_head(x + (r * heads + h) * head_dim, head_dim, r % seq, inv_freq);
+  }
+
+  void attention(const float* q, const float* k, const float* v, float* out, const AttentionShape& s,
+                 const AttentionMask& mask) override {
+    // Each (sequence, head) is a strided [seq, head_dim] view of the merged-head rows, so no copies are
+    // made; the 1/sqrt(head_dim) scale rides on sgemm's alpha. Keys a query may not see get -inf before the
+    // softmax (exp gives exactly 0, as transformers' additive minimum does).
+    CM_ASSERT(s.kv_heads > 0 && s.heads % s.kv_heads == 0);
+    const int64_t seq = s.seq, hd = s.head_dim, ld = s.heads * hd, kv_ld = s.kv_heads * hd;
+    const bool masked = mask.causal || mask.window > 0 || mask.keys != nullptr;
+    const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
     std::vector<float> p(static_cast<size_t>(seq * seq));
-    for (int64_t img = 0; img < batch; ++img) {
-      for (int64_t h = 0; h < heads; ++h) {
-        const int64_t off = img * seq * ld + h * head_dim;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blas(seq), blas(seq), blas(head_dim), scale,
-                    q + off, blas(ld), k + off, blas(ld), 0.0f, p.data(), blas(seq));
-        for (int64_t r = 0; r < seq; ++r) softmax_row(p.data() + r * seq, seq);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blas(seq), blas(head_dim), blas(seq), 1.0f,
-                    p.data(), blas(seq), v + off, blas(ld), 0.0f, out + off, blas(ld));
+    for (int64_t b = 0; b < s.batch; ++b) {
+      for (int64_t h = 0; h < s.heads; ++h) {
+        const float* qh = q + b * seq * ld + h * hd;
+        const int64_t kv_off = b * seq * kv_ld + attention_kv_head(s, h) * hd;
+        float* oh = out + b * seq * ld + h * hd;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blas(seq), blas(seq), blas(hd), scale, qh, blas(ld),
+                    k + kv_off, blas(kv_ld), 0.0f, p.data(), blas(seq));
+        for (int64_t r = 0; r < seq; ++r) {
+          float* row = p.data() + r * seq;
+          bool any = !masked;
+          if (masked)
+            for (int64_t j = 0; j < seq; ++j) {
+              if (attends(mask, b, seq, r, j))
+                any = true;
+              else
+                row[j] = -std::numeric_limits<float>::infinity();
+            }
+          if (any)
+            softmax_row(row, seq);
+          else
+            std::fill(row, row + seq, 0.0f);
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blas(seq), blas(hd), blas(seq), 1.0f, p.data(),
+                    blas(seq), v + kv_off, blas(kv_ld), 0.0f, oh, blas(ld));
       }
     }
   }

@@ -8,22 +8,9 @@
 namespace cm {
 namespace {
 
-// A tensor whose size does not fit the config would be read out of bounds; say which one instead.
-std::vector<float> fetch(const WeightSource& w, const std::string& name, int64_t numel) {
-  std::vector<float> t = w(name);
-  if (static_cast<int64_t>(t.size()) != numel) {
-    fail(name, "has " + std::to_string(t.size()) + " elements, the CLIP config needs " + std::to_string(numel));
-  }
-  return t;
-}
-
 void record(FeatureSink* sink, const std::string& site, SiteKind kind, const std::vector<float>& rows, int64_t n,
             int64_t dim) {
   if (sink && sink->wants(site)) sink->record(site, kind, rows.data(), n, dim);
-}
-
-void add_into(std::vector<float>& x, const std::vector<float>& y) {
-  for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
 }
 
 }  // namespace
@@ -37,7 +24,7 @@ ClipForward::ClipForward(const ClipVisionConfig& cfg, Backend& backend) : cfg_(c
 void ClipForward::norm(const WeightSource& w, const std::string& g, const std::string& b, const std::string& site,
                        const float* x, float* y, int64_t rows, FeatureSink* sink) const {
   const int64_t d = cfg_.hidden;
-  const std::vector<float> gv = fetch(w, g, d), bv = fetch(w, b, d);
+  const std::vector<float> gv = fetch_weight(w, g, d), bv = fetch_weight(w, b, d);
   const bool want = sink && sink->wants(site);
   std::vector<float> xhat(want ? static_cast<size_t>(rows * d) : 0);
   be_.layer_norm(x, gv.data(), bv.data(), cfg_.eps, y, want ? xhat.data() : nullptr, rows, d);
@@ -46,8 +33,8 @@ void ClipForward::norm(const WeightSource& w, const std::string& g, const std::s
 
 void ClipForward::dense(const WeightSource& w, const std::string& wname, const std::string& bname, const float* x,
                         float* y, int64_t rows, int64_t out, int64_t in) const {
-  const std::vector<float> wv = fetch(w, wname, out * in);
-  const std::vector<float> bv = bname.empty() ? std::vector<float>() : fetch(w, bname, out);
+  const std::vector<float> wv = fetch_weight(w, wname, out * in);
+  const std::vector<float> bv = bname.empty() ? std::vector<float>() : fetch_weight(w, bname, out);
   be_.linear(x, wv.data(), bname.empty() ? nullptr : bv.data(), y, rows, out, in);
 }
 
@@ -78,7 +65,7 @@ std::vector<float> ClipForward::embed(const WeightSource& w, const float* pixels
     dense(w, nm.patch_w, "", cols.data(), patches.data(), n_images * np, d, kk);
   }
 
-  const std::vector<float> cls = fetch(w, nm.class_emb, d), pos = fetch(w, nm.pos_emb, tokens * d);
+  const std::vector<float> cls = fetch_weight(w, nm.class_emb, d), pos = fetch_weight(w, nm.pos_emb, tokens * d);
   std::vector<float> x(static_cast<size_t>(n_images * tokens * d));
   for (int64_t img = 0; img < n_images; ++img) {
     float* xi = x.data() + img * tokens * d;
@@ -108,7 +95,7 @@ void ClipForward::block(int i, const WeightSource& w, std::vector<float>& x, int
     std::vector<float> q(n), k(n), v(n);
     if (!nm.qkv_w.empty()) {
       // open_clip's fused in_proj: row blocks q, k, v of d rows each (bias likewise).
-      const std::vector<float> wv = fetch(w, nm.qkv_w, 3 * d * d), bv = fetch(w, nm.qkv_b, 3 * d);
+      const std::vector<float> wv = fetch_weight(w, nm.qkv_w, 3 * d * d), bv = fetch_weight(w, nm.qkv_b, 3 * d);
       float* outs[3] = {q.data(), k.data(), v.data()};
       for (int64_t part = 0; part < 3; ++part) {
         be_.linear(h.data(), wv.data() + part * d * d, bv.data() + part * d, outs[part], rows, d, d);
@@ -119,11 +106,12 @@ void ClipForward::block(int i, const WeightSource& w, std::vector<float>& x, int
       dense(w, nm.v_w, nm.v_b, h.data(), v.data(), rows, d, d);
     }
     // h (the LayerNorm output) is no longer needed: it takes the merged heads.
-    be_.attention(q.data(), k.data(), v.data(), h.data(), n_images, tokens, cfg_.heads, d / cfg_.heads);
+    be_.attention(q.data(), k.data(), v.data(), h.data(), AttentionShape{n_images, tokens, cfg_.heads, cfg_.heads, d / cfg_.heads},
+                  AttentionMask{});
   }
   record(sink, clip_site(i, "attn_out"), SiteKind::LinearInput, h, rows, d);
   dense(w, nm.out_w, nm.out_b, h.data(), y.data(), rows, d, d);
-  add_into(x, y);
+  add_residual(x, y);
 
   // MLP half: x = x + fc2(act(fc1(ln2(x)))).
   norm(w, nm.ln2_w, nm.ln2_b, clip_site(i, "ln2"), x.data(), h.data(), rows, sink);
@@ -133,7 +121,7 @@ void ClipForward::block(int i, const WeightSource& w, std::vector<float>& x, int
   be_.activation(cfg_.act, m.data(), rows * f);
   record(sink, clip_site(i, "mlp_act"), SiteKind::LinearInput, m, rows, f);
   dense(w, nm.fc2_w, nm.fc2_b, m.data(), y.data(), rows, d, f);
-  add_into(x, y);
+  add_residual(x, y);
 }
 
 ClipForward::Pooled ClipForward::final(const WeightSource& w, const std::vector<float>& x, int64_t n_images,
@@ -154,7 +142,7 @@ ClipForward::Pooled ClipForward::final(const WeightSource& w, const std::vector<
   if (!nm.proj.empty()) {
     const int64_t pd = cfg_.proj_dim;
     CM_ASSERT(pd > 0);
-    std::vector<float> proj = fetch(w, nm.proj, pd * d);
+    std::vector<float> proj = fetch_weight(w, nm.proj, pd * d);
     if (nm.proj_transposed) {
       // open_clip stores [hidden, proj_dim] for pooled @ proj; linear wants [proj_dim, hidden].
       std::vector<float> t(proj.size());
@@ -169,11 +157,29 @@ ClipForward::Pooled ClipForward::final(const WeightSource& w, const std::vector<
   return out;
 }
 
-ClipForward::Pooled ClipForward::run(const WeightSource& w, const float* pixels, int64_t n_images,
-                                     FeatureSink* sink) const {
-  std::vector<float> x = embed(w, pixels, n_images, sink);
-  for (int i = 0; i < cfg_.layers; ++i) block(i, w, x, n_images, sink);
-  return final(w, x, n_images, sink);
+void ClipForward::check_input(const Exemplars& x, const std::string& where) const {
+  if (x.kind != InputKind::Images) fail(where, "clip_vit takes images (pixel_values), these exemplars are tokens");
+  if (x.channels != cfg_.channels || x.height != cfg_.image_size || x.width != cfg_.image_size)
+    fail(where, "pixel_values are [N, " + std::to_string(x.channels) + ", " + std::to_string(x.height) + ", " +
+                    std::to_string(x.width) + "], the model takes [N, " + std::to_string(cfg_.channels) + ", " +
+                    std::to_string(cfg_.image_size) + ", " + std::to_string(cfg_.image_size) + "]");
+}
+
+int64_t ClipForward::hidden_elements(int, const Exemplars& x) const {
+  return x.n * cfg_.tokens() * cfg_.hidden;
+}
+
+int64_t ClipForward::rows_per_exemplar(const Site& site, const Exemplars&) const { return site.rows_per_exemplar; }
+
+void ClipForward::stage(int s, const WeightSource& w, const Exemplars& x, std::vector<float>& hidden,
+                        FeatureSink* sink) const {
+  CM_ASSERT(s >= 0 && s < num_stages() && x.kind == InputKind::Images);
+  if (s == 0)
+    hidden = embed(w, x.pixels.data(), x.n, sink);
+  else if (s <= cfg_.layers)
+    block(s - 1, w, hidden, x.n, sink);
+  else
+    hidden = final(w, hidden, x.n, sink).pooled;
 }
 
 }  // namespace cm

@@ -1,26 +1,31 @@
 #pragma once
 // The CLIP vision forward pass (transformers' CLIPVisionModel with eager attention; open_clip's
-// VisionTransformer computes the same), one pipeline stage per call so a distributed run can hand the
-// hidden states from rank to rank: stage 0 = embed, 1..L = block(0..L-1), L+1 = final.
-// Each stage fetches only its own tensors and drops them when it returns, so at most one block's weights
-// are held at a time. Feature sites (docs/DESIGN.md) are recorded as they are passed.
+// VisionTransformer computes the same) behind the Forward interface: stage 0 = embed, 1..L = block(0..L-1),
+// L+1 = final, whose pooled output is the post-LayerNorm of each image's CLS token. The hidden state is
+// [n_images * tokens, hidden] (image-major, CLS token first).
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <vector>
 
 #include "arch/clip_vit.hpp"
 #include "backend/backend.hpp"
 #include "features/feature_store.hpp"
+#include "features/forward.hpp"
 
 namespace cm {
 
-// A checkpoint tensor by name as float32 row-major (the expert as stored, or the scaled feature model).
-using WeightSource = std::function<std::vector<float>(const std::string& tensor_name)>;
-
-class ClipForward {
+class ClipForward : public Forward {
  public:
   ClipForward(const ClipVisionConfig& cfg, Backend& backend);
+
+  InputKind input() const override { return InputKind::Images; }
+  void check_input(const Exemplars& x, const std::string& where) const override;
+  int num_stages() const override { return cfg_.layers + 2; }
+  int64_t hidden_elements(int stage, const Exemplars& x) const override;
+  int64_t rows_per_exemplar(const Site& site, const Exemplars& x) const override;
+  int64_t pooled_dim() const override { return cfg_.hidden; }
+  void stage(int s, const WeightSource& w, const Exemplars& x, std::vector<float>& hidden,
+             FeatureSink* sink) const override;
 
   // Stage 0. pixels: [n_images, channels, image_size, image_size]. Returns the hidden states
   // [n_images * tokens, hidden] (image-major, CLS token first) after the pre-LayerNorm.
@@ -35,9 +40,6 @@ class ClipForward {
   };
   // Stage L + 1.
   Pooled final(const WeightSource& w, const std::vector<float>& hidden, int64_t n_images, FeatureSink* sink) const;
-
-  // Every stage in order.
-  Pooled run(const WeightSource& w, const float* pixels, int64_t n_images, FeatureSink* sink) const;
 
  private:
   void norm(const WeightSource& w, const std::string& g, const std::string& b, const std::string& site,

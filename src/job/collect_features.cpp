@@ -4,27 +4,12 @@
 
 #include "common/error.hpp"
 #include "common/parallel.hpp"
-#include "features/clip_forward.hpp"
-#include "io/exemplars.hpp"
 #include "job/progress.hpp"
 #include "methods/host_dense_ops.hpp"
 
 namespace cm {
 
 namespace {
-
-Images read_task_exemplars(const JobConfig& cfg, const ClipVisionConfig& clip, size_t k) {
-  const ExpertConfig& e = cfg.experts[k];
-  const std::string at = cfg.source + ": experts." + std::to_string(k) + ".exemplars";
-  if (e.exemplars_file.empty()) fail(at, "required by method " + cfg.method);
-  Images images = read_exemplars(e.exemplars_file, e.exemplars_group, cfg.exemplars, at);
-  if (images.channels != clip.channels || images.height != clip.image_size || images.width != clip.image_size)
-    fail(e.exemplars_file + ":" + e.exemplars_group,
-         "pixel_values are [N, " + std::to_string(images.channels) + ", " + std::to_string(images.height) + ", " +
-             std::to_string(images.width) + "], the model takes [N, " + std::to_string(clip.channels) + ", " +
-             std::to_string(clip.image_size) + ", " + std::to_string(clip.image_size) + "]");
-  return images;
-}
 
 // The sites whose statistics the tensors [first, end) use.
 std::vector<std::string> sites_of(const ModelSpec& model, const RankShard& shard) {
@@ -36,16 +21,33 @@ std::vector<std::string> sites_of(const ModelSpec& model, const RankShard& shard
 
 }  // namespace
 
+FeatureInputs open_feature_inputs(const JobConfig& cfg, const JobInputs& in, Backend& backend) {
+  FeatureInputs fin;
+  fin.forward = make_forward(in.arch(), backend);
+  for (size_t k = 0; k < cfg.experts.size(); ++k) {
+    const ExpertConfig& e = cfg.experts[k];
+    const std::string at = cfg.source + ": experts." + std::to_string(k) + ".exemplars";
+    if (e.exemplars_file.empty()) fail(at, "required by method " + cfg.method);
+    fin.exemplars.push_back(read_exemplars(e.exemplars_file, e.exemplars_group, cfg.exemplars, at));
+    fin.forward->check_input(fin.exemplars.back(), e.exemplars_file + ":/" + e.exemplars_group + " (" + at + ")");
+  }
+  return fin;
+}
+
+ModelSpec with_feature_rows(const ModelSpec& model, const FeatureInputs& fin) {
+  ModelSpec m = model;
+  if (!fin.exemplars.empty())
+    for (Site& s : m.sites) s.rows_per_exemplar = fin.forward->rows_per_exemplar(s, fin.exemplars[0]);
+  return m;
+}
+
 // Tasks go in waves of one task per worker thread (each on one BLAS thread: a task's matrices, some 100 rows,
 // are too small to split well), the rank's stages in at most two segments around the one send that happens
 // before the last stage: a stage shared with the next rank, whose input hidden state it receives first.
-std::vector<FeatureStore> collect_features(const JobConfig& cfg, const JobInputs& in, Backend& backend,
-                                           const std::vector<double>& scales, const ShardPlan& plan,
-                                           Communicator& comm) {
-  if (!in.arch().has_forward())
-    fail(cfg.source, "method " + cfg.method + " needs features, and the forward pass of architecture " + cfg.arch +
-                         " is not implemented yet");
-  const ClipVisionConfig& clip = *in.arch().clip;
+std::vector<FeatureStore> collect_features(FeatureInputs& fin, const JobInputs& in, Backend& backend,
+                                           const std::vector<double>& scales,
+                                           const ShardPlan& plan, Communicator& comm) {
+  const Forward& forward = *fin.forward;
   const int rank = comm.rank();
   const RankShard& mine = plan.ranks[rank];
   const bool has_next = rank + 1 < comm.size();
@@ -54,13 +56,11 @@ std::vector<FeatureStore> collect_features(const JobConfig& cfg, const JobInputs
   const int send_before = next_first > mine.first_stage || (next_first == mine.first_stage && next_first > 0)
                               ? next_first
                               : mine.last_stage + 1;
-  const ClipForward forward(clip, backend);
   const size_t K = in.num_experts();
+  CM_ASSERT(fin.exemplars.size() == K);
   std::vector<FeatureStore> stores;
   for (size_t k = 0; k < K; ++k) stores.emplace_back(sites_of(in.model(), mine));
-  std::vector<Images> images(K);
   std::vector<std::vector<float>> hidden(K);
-  for (size_t k = 0; k < K; ++k) images[k] = read_task_exemplars(cfg, clip, k);
 
   // Each weight is dropped from this process's memory once read: the merge reads it again, from the page
   // cache, and until then it would only hold resident memory.
@@ -82,14 +82,7 @@ std::vector<FeatureStore> collect_features(const JobConfig& cfg, const JobInputs
   };
   const auto stages = [&](size_t k, int first, int end) {
     const WeightSource weights = weights_of(k);
-    for (int s = first; s < end; ++s) {
-      if (s == 0)
-        hidden[k] = forward.embed(weights, images[k].pixels.data(), images[k].n, &stores[k]);
-      else if (s <= clip.layers)
-        forward.block(s - 1, weights, hidden[k], images[k].n, &stores[k]);
-      else
-        forward.final(weights, hidden[k], images[k].n, &stores[k]);
-    }
+    for (int s = first; s < end; ++s) forward.stage(s, weights, fin.exemplars[k], hidden[k], &stores[k]);
   };
 
   const int workers = backend.concurrent_callers() ? std::min<int>(static_cast<int>(K), cpu_threads()) : 1;
@@ -101,10 +94,10 @@ std::vector<FeatureStore> collect_features(const JobConfig& cfg, const JobInputs
       if (workers > 1) one.emplace();
       parallel_for(static_cast<int64_t>(end - wave), workers, [&](int64_t i, int) { body(wave + static_cast<size_t>(i)); });
     };
-    // Stage 0 starts from the pixels, which every rank has; later stages from the rank before.
+    // Stage 0 starts from the exemplars, which every rank has; later stages from the rank before.
     if (mine.first_stage > 0)
       for (size_t k = wave; k < end; ++k) {
-        hidden[k].resize(static_cast<size_t>(images[k].n) * clip.tokens() * clip.hidden);
+        hidden[k].resize(static_cast<size_t>(forward.hidden_elements(mine.first_stage, fin.exemplars[k])));
         comm.recv(hidden[k].data(), hidden[k].size(), rank - 1);
       }
     each([&](size_t k) { stages(k, mine.first_stage, std::min(send_before, mine.last_stage + 1)); });
@@ -112,7 +105,7 @@ std::vector<FeatureStore> collect_features(const JobConfig& cfg, const JobInputs
       for (size_t k = wave; k < end; ++k) comm.send(hidden[k].data(), hidden[k].size(), rank + 1);
     if (send_before <= mine.last_stage) each([&](size_t k) { stages(k, send_before, mine.last_stage + 1); });
     for (size_t k = wave; k < end; ++k) {
-      images[k] = Images{};
+      fin.exemplars[k] = Exemplars{};
       hidden[k] = std::vector<float>();
     }
     progress.advance(end - wave);

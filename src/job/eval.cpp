@@ -16,9 +16,10 @@
 #include <sstream>
 #include <unordered_map>
 
-#include "arch/clip_vit.hpp"
+#include "arch/registry.hpp"
 #include "common/error.hpp"
-#include "features/clip_forward.hpp"
+#include "features/forward.hpp"
+#include "io/exemplars.hpp"
 #include "io/h5.hpp"
 #include "io/safetensors.hpp"
 
@@ -28,41 +29,23 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// One task's evaluation split in the data file: images (uint8 or float pixel values) and labels.
+// One task's evaluation split in the data file: its exemplars (images or token sequences, io/exemplars)
+// and integer labels, read in batches.
 class EvalSet {
  public:
-  EvalSet(const std::string& file, const std::string& task, const std::string& split, const ClipVisionConfig& clip)
-      : where_(file + ":/" + task + "/" + split) {
+  EvalSet(const std::string& file, const std::string& task, const std::string& split)
+      : file_(file), group_(task + "/" + split), where_(file + ":/" + group_) {
     h5::silence_errors();
     struct stat st {};
     if (::stat(file.c_str(), &st) != 0) fail(file, "no such file (eval.data)");
-    file_ = h5::check(H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), file, "cannot open as HDF5 (eval.data)");
-    const std::string group = task + "/" + split;
-    for (const std::string& prefix : {task, group})
-      if (H5Lexists(file_.get(), prefix.c_str(), H5P_DEFAULT) <= 0)
+    const h5::Id f = h5::check(H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), file, "cannot open as HDF5 (eval.data)");
+    for (const std::string& prefix : {task, group_})
+      if (H5Lexists(f.get(), prefix.c_str(), H5P_DEFAULT) <= 0)
         fail(where_, "no '" + prefix + "' in the file (task '" + task + "', split '" + split + "')");
-    const bool u8 = exists(group + "/images");
-    if (!u8 && !exists(group + "/pixel_values")) fail(where_, "neither 'images' (uint8) nor 'pixel_values' (float)");
-    images_ = open(group + (u8 ? "/images" : "/pixel_values"));
-    const h5::Id type = h5::check(H5Dget_type(images_.get()), where_, "cannot read the datatype");
-    if (u8) {
-      if (H5Tget_class(type.get()) != H5T_INTEGER || H5Tget_size(type.get()) != 1 ||
-          H5Tget_sign(type.get()) != H5T_SGN_NONE)
-        fail(where_, "images is not uint8");
-    } else {
-      kind_ = h5::storage_of(images_.get(), where_);
-      if (kind_ == h5::Storage::Other) fail(where_, "pixel_values is not float32, float64, float16 or bfloat16");
-    }
-    u8_ = u8;
-    const std::vector<int64_t> shape = h5::shape_of(images_.get(), where_);
-    const std::string name = u8 ? "images" : "pixel_values";
-    if (shape.size() != 4 || shape[1] != clip.channels || shape[2] != clip.image_size || shape[3] != clip.image_size)
-      fail(where_, name + " has shape " + shape_string(shape) + ", the model takes [N, " + std::to_string(clip.channels) +
-                       ", " + std::to_string(clip.image_size) + ", " + std::to_string(clip.image_size) + "]");
-    n_ = shape[0];
-    per_image_ = shape[1] * shape[2] * shape[3];
-
-    const h5::Id labels = open(group + "/labels");
+    n_ = count_exemplars(file, group_, "");
+    const std::string lpath = group_ + "/labels";
+    if (H5Lexists(f.get(), lpath.c_str(), H5P_DEFAULT) <= 0) fail(where_, "no '" + lpath + "' in the file");
+    const h5::Id labels = h5::check(H5Dopen2(f.get(), lpath.c_str(), H5P_DEFAULT), where_, "cannot open '" + lpath + "'");
     const h5::Id ltype = h5::check(H5Dget_type(labels.get()), where_, "cannot read the labels' datatype");
     if (H5Tget_class(ltype.get()) != H5T_INTEGER) fail(where_, "labels are not integers");
     const std::vector<int64_t> lshape = h5::shape_of(labels.get(), where_);
@@ -77,45 +60,11 @@ class EvalSet {
   int64_t size() const { return n_; }
   const std::vector<int64_t>& labels() const { return labels_; }
   const std::string& where() const { return where_; }
-
-  // Pixel values of images [first, first + count): uint8 x -> x / 127.5f - 1.0f (float32), floats as stored.
-  std::vector<float> pixels(int64_t first, int64_t count) const {
-    const size_t n = static_cast<size_t>(count * per_image_);
-    std::vector<float> out(n);
-    const h5::Id space = h5::check(H5Dget_space(images_.get()), where_, "cannot read the dataspace");
-    const hsize_t start[4] = {static_cast<hsize_t>(first), 0, 0, 0};
-    hsize_t extent[4] = {static_cast<hsize_t>(count), 0, 0, 0};
-    const std::vector<int64_t> shape = h5::shape_of(images_.get(), where_);
-    for (int i = 1; i < 4; ++i) extent[i] = static_cast<hsize_t>(shape[i]);
-    h5::check(H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, start, nullptr, extent, nullptr), where_,
-              "cannot select images");
-    if (!u8_) {
-      h5::read_f32(images_.get(), kind_, space.get(), n, out.data(), where_);
-      for (size_t i = 0; i < n; ++i)
-        if (!std::isfinite(out[i])) fail(where_, "pixel_values holds a NaN or infinite value");
-      return out;
-    }
-    std::vector<uint8_t> raw(n);
-    const hsize_t total = n;
-    const h5::Id mem = h5::check(H5Screate_simple(1, &total, nullptr), where_, "cannot create a dataspace");
-    h5::check(H5Dread(images_.get(), H5T_NATIVE_UINT8, mem.get(), space.get(), H5P_DEFAULT, raw.data()), where_,
-              "cannot read the images");
-    for (size_t i = 0; i < n; ++i) out[i] = static_cast<float>(raw[i]) / 127.5f - 1.0f;
-    return out;
-  }
+  Exemplars batch(int64_t first, int64_t count) const { return read_exemplar_range(file_, group_, first, count, ""); }
 
  private:
-  bool exists(const std::string& path) const { return H5Lexists(file_.get(), path.c_str(), H5P_DEFAULT) > 0; }
-  h5::Id open(const std::string& path) const {
-    if (!exists(path)) fail(where_, "no '" + path + "' in the file");
-    return h5::check(H5Dopen2(file_.get(), path.c_str(), H5P_DEFAULT), where_, "cannot open '" + path + "'");
-  }
-
-  std::string where_;
-  h5::Id file_, images_;
-  bool u8_ = true;
-  h5::Storage kind_ = h5::Storage::F32;
-  int64_t n_ = 0, per_image_ = 0;
+  std::string file_, group_, where_;
+  int64_t n_ = 0;
   std::vector<int64_t> labels_;
 };
 
@@ -124,7 +73,7 @@ struct Head {
   std::vector<float> weight, bias;  // [classes, hidden], [classes]
 };
 
-Head read_head(const SafetensorsFile& heads, const std::string& task, int hidden) {
+Head read_head(const SafetensorsFile& heads, const std::string& task, int64_t hidden) {
   Head h;
   const std::string wname = task + ".weight", bname = task + ".bias";
   const TensorInfo* w = heads.find(wname);
@@ -182,8 +131,8 @@ void write_file(const std::string& path, const std::string& text) {
 std::vector<TaskAccuracy> eval_counts(const EvalConfig& cfg, const Checkpoint& model, const std::string& split,
                                       const std::vector<std::string>& tasks, Backend& backend, int rank, int size) {
   CM_ASSERT(size >= 1 && rank >= 0 && rank < size);
-  const ClipVisionConfig clip = clip_vit_config(model);
-  const ClipForward forward(clip, backend);
+  const ArchModel arch = describe_model(cfg.arch, model);
+  const std::unique_ptr<Forward> forward = make_forward(arch, backend);
   std::unordered_map<std::string, std::vector<float>> cache;  // every tensor is read (and converted) once
   const WeightSource weights = [&](const std::string& name) {
     auto it = cache.find(name);
@@ -194,11 +143,12 @@ std::vector<TaskAccuracy> eval_counts(const EvalConfig& cfg, const Checkpoint& m
 
   std::vector<TaskAccuracy> out;
   for (const std::string& task : tasks) {
-    const Head head = read_head(heads, task, clip.hidden);
-    const EvalSet set(cfg.data, task, split, clip);
+    const int64_t hidden = forward->pooled_dim();
+    const Head head = read_head(heads, task, hidden);
+    const EvalSet set(cfg.data, task, split);
     for (int64_t i = 0; i < set.size(); ++i)
       if (set.labels()[i] < 0 || set.labels()[i] >= head.classes)
-        fail(set.where(), "label " + std::to_string(set.labels()[i]) + " of image " + std::to_string(i) +
+        fail(set.where(), "label " + std::to_string(set.labels()[i]) + " of exemplar " + std::to_string(i) +
                               " is outside the head's " + std::to_string(head.classes) + " classes");
     TaskAccuracy acc;
     acc.task = task;
@@ -208,11 +158,11 @@ std::vector<TaskAccuracy> eval_counts(const EvalConfig& cfg, const Checkpoint& m
     for (int64_t b = rank; b < batches; b += size) {
       const int64_t first = b * batch;
       const int64_t count = std::min(batch, set.size() - first);
-      const std::vector<float> pixels = set.pixels(first, count);
-      const ClipForward::Pooled pooled = forward.run(weights, pixels.data(), count, nullptr);
+      const Exemplars x = set.batch(first, count);
+      forward->check_input(x, set.where());
+      const std::vector<float> pooled = forward->run(weights, x, nullptr);
       logits.assign(static_cast<size_t>(count * head.classes), 0.0f);
-      backend.linear(pooled.pooled.data(), head.weight.data(), head.bias.data(), logits.data(), count, head.classes,
-                     clip.hidden);
+      backend.linear(pooled.data(), head.weight.data(), head.bias.data(), logits.data(), count, head.classes, hidden);
       for (int64_t i = 0; i < count; ++i) {
         const float* row = logits.data() + i * head.classes;
         int64_t best = 0;

@@ -1,7 +1,7 @@
 #pragma once
 // `catmerge eval CONFIG.yaml --model MODEL [--split test|val] [--task NAME ...] [--out PREFIX] [--set k=v ...]`:
-// runs each task's evaluation images through MODEL's vision tower (the clip_vit forward, pooled output =
-// post-LayerNorm of the CLS token) and that task's linear head, and reports per-task and average accuracy
+// runs each task's evaluation exemplars through MODEL's forward (the architecture of `model.arch`; its pooled
+// output: clip_vit's post-LayerNorm CLS token, llama's final-norm last real token) and that task's linear head, and reports per-task and average accuracy
 // (the unweighted mean over tasks) as a table on stdout, PREFIX.csv and PREFIX.json. The configuration's
 // `eval` section names the heads and the data (job/eval_config.hpp, README "Evaluation").
 #include <cstdint>

@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "arch/registry.hpp"
 #include "common/error.hpp"
 #include "job/yaml_reader.hpp"
 
@@ -43,6 +44,9 @@ EvalConfig load_eval_config(const std::string& file, const std::vector<std::stri
     if (t.empty() || t.find('/') != std::string::npos) fail(file, "eval.tasks: '" + t + "' is not a valid task name");
     if (!seen.insert(t).second) fail(file, "eval.tasks: '" + t + "' is listed twice");
   }
+
+  if (const YAML::Node model = root["model"]; model && model.IsMap() && model["arch"])
+    c.arch = r.one_of(model["arch"], "model.arch", arch_names());
 
   if (const YAML::Node rt = root["runtime"]) {
     if (!rt.IsMap()) fail(file, "runtime: expected a map of keys");

@@ -1,12 +1,13 @@
 #pragma once
 // What `catmerge eval` needs from a run configuration (README "Evaluation"): the `eval` section, the
-// experts' names (the tasks, in order) and `runtime`. Every other section belongs to `run` and is ignored here.
+// experts' names (the tasks, in order), `model.arch` and `runtime`. Every other section belongs to `run` and is ignored here.
 //
 //   eval:
 //     heads: FILE.safetensors   # per task <name>.weight [classes, hidden] and <name>.bias [classes]
 //     data: FILE.h5             # per task and split: /<name>/<split>/images (uint8 [N, C, H, W]; pixel
-//                               # values = images / 127.5 - 1) or /<name>/<split>/pixel_values (float
-//                               # [N, C, H, W]), and /<name>/<split>/labels (integer [N])
+//                               # values = images / 127.5 - 1), /<name>/<split>/pixel_values (float
+//                               # [N, C, H, W]) or /<name>/<split>/input_ids (+ attention_mask) for token
+//                               # models, and /<name>/<split>/labels (integer [N])
 //     tasks: [NAME, ...]        # optional; default: the experts' names in config order
 //     batch: 64                 # optional; images per forward batch (ranks take every size-th batch)
 #include <string>
@@ -16,6 +17,7 @@ namespace cm {
 
 struct EvalConfig {
   std::string source;               // the configuration file, as named on the command line
+  std::string arch = "clip_vit";    // model.arch
   std::string heads;                // resolved path
   std::string data;                 // resolved path
   std::vector<std::string> tasks;

@@ -158,7 +158,16 @@ MergeReport run_merge(const JobConfig& cfg, Communicator& comm) {
   };
   Params params(cfg.method_params, cfg.source + ": method");
   std::unique_ptr<Method> method = build_method(cfg, params, ctx, in.model());
-  const ShardPlan plan = make_plan(in.model(), comm.size(), tensor_costs(*method, in.model()));
+  // A method with features needs the exemplars before the plan: its costs count the rows they record, so it
+  // is built again on the model that says how many (methods keep their own copy of the context).
+  FeatureInputs feature_inputs;
+  ModelSpec costed;
+  if (method->needs_features()) {
+    feature_inputs = open_feature_inputs(cfg, in, *backend);
+    costed = with_feature_rows(in.model(), feature_inputs);
+    method = build_method(cfg, params, ctx, costed);
+  }
+  const ShardPlan plan = make_plan(in.model(), comm.size(), tensor_costs(*method, *ctx.model));
   const RankShard& mine = plan.ranks[comm.rank()];
   // Rank 0 creates every dataset up front in model order: the file is the same for any number of ranks.
   std::unique_ptr<Hdf5Writer> out;
@@ -178,7 +187,7 @@ MergeReport run_merge(const JobConfig& cfg, Communicator& comm) {
       scales = method->task_scales();
       if (scales.empty()) fail(cfg.source, "features.model: 'scaled' has no meaning for method " + cfg.method);
     }
-    features = collect_features(cfg, in, *backend, scales, plan, comm);
+    features = collect_features(feature_inputs, in, *backend, scales, plan, comm);
     for (const FeatureStore& f : features) report.feature_bytes += f.bytes();
   }
   report.features = seconds_since(phase);

@@ -1,7 +1,9 @@
 // Rotary embedding, storage-type conversions, task vectors and the Linalg's element steps on the GPU
 // against their CPU twins.
+#include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "convert_cuda.hpp"
 #include "dtype_convert.hpp"
@@ -18,15 +20,38 @@ using testing::random_floats;
 
 class GpuElementwise : public testing::GpuTest {};
 
+// A llama3-like table: base 500000 and rope_scaling's smoothing of the long wavelengths (factor 8,
+// low_freq_factor 1, high_freq_factor 4, 8192 original positions), in double and rounded once, as the host
+// computes it for both sides.
+std::vector<float> llama3_inv_freq(int64_t hd) {
+  const double pi = 3.14159265358979323846, factor = 8.0, low = 1.0, high = 4.0, original = 8192.0;
+  std::vector<float> f(static_cast<size_t>(hd / 2));
+  for (int64_t i = 0; i < hd / 2; ++i) {
+    const double inv = 1.0 / std::pow(500000.0, static_cast<double>(2 * i) / static_cast<double>(hd));
+    const double wavelen = 2.0 * pi / inv;
+    double scaled = inv;
+    if (wavelen > original / low) {
+      scaled = inv / factor;
+    } else if (wavelen >= original / high) {
+      const double smooth = (original / wavelen - low) / (high - low);
+      scaled = (1.0 - smooth) * inv / factor + smooth * inv;
+    }
+    f[static_cast<size_t>(i)] = static_cast<float>(scaled);
+  }
+  return f;
+}
+
 TEST_F(GpuElementwise, RotaryMatchesCpuHeads) {
-  const int64_t seq = 300, batch = 2, heads = 4, hd = 128, rows = batch * seq;
+  // Positions into the thousands, where a float angle of pos * inv_freq is large and cos, sin must agree on it.
+  const int64_t seq = 4100, batch = 2, heads = 4, hd = 128, rows = batch * seq;
   const auto x = random_floats(rows * heads * hd, 1);
+  const auto inv_freq = llama3_inv_freq(hd);
   float* dx = device(x);
-  gpu::rotary(dx, rows, seq, heads, hd, 10000.0f, stream());
+  gpu::rotary(dx, rows, seq, heads, hd, device(inv_freq), stream());
   const auto got = host(dx, x.size());
   std::vector<float> want = x;
   for (int64_t r = 0; r < rows; ++r)
-    for (int64_t h = 0; h < heads; ++h) rope_head(want.data() + (r * heads + h) * hd, hd, r % seq, 10000.0f);
+    for (int64_t h = 0; h < heads; ++h) rope_head(want.data() + (r * heads + h) * hd, hd, r % seq, inv_freq.data());
   // The same float angles; device cosf and sinf are within 2 ulp of glibc's.
   for (size_t i = 0; i < x.size(); ++i) ASSERT_NEAR(got[i], want[i], 2e-6f) << i;
 }

@@ -59,7 +59,7 @@ def main():
                     if set(many) != set(one):
                         failures.append(f"{case['name']}: {ranks} ranks wrote other tensors")
                         continue
-                    diff = [n for n in one if one[n][0] != many[n][0]]
+                    diff = [n for n in one if one[n].raw != many[n].raw]
                     rel = max_relative_error(many, one)
                     if diff or rel > 1e-6:
                         failures.append(f"{case['name']}: {ranks} ranks differ from 1 rank in {len(diff)} tensors "

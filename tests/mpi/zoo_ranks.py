@@ -61,7 +61,7 @@ def main():
                 else mpirun(binary, ranks, args)
             must_succeed(proc, f"CAT merge at {ranks} ranks")
             merged[ranks] = tensors(out)
-        differ = [name for name, (raw, _) in merged[1].items() if merged[2][name][0] != raw]
+        differ = [name for name, t in merged[1].items() if merged[2][name].raw != t.raw]
         check(not differ, f"CAT merge: {differ} differ between 1 and 2 ranks")
         one = evaluate(binary, 1, os.path.join(tmp, "cat-1.h5"), os.path.join(tmp, "cat-1"), ["--split", "val"])
         three = evaluate(binary, 3, os.path.join(tmp, "cat-2.h5"), os.path.join(tmp, "cat-3"), ["--split", "val"])

@@ -19,7 +19,7 @@ std::string fixture(const std::string& name) { return (test::fixtures_dir() / "i
 
 TEST(Exemplars, KeepsTheFirstImages) {
   for (const std::string group : {"task_a", "/task_a", "task_a/"}) {
-    const Images img = read_exemplars(fixture("exemplars.h5"), group, 2, "experts.0.exemplars");
+    const Exemplars img = read_exemplars(fixture("exemplars.h5"), group, 2, "experts.0.exemplars");
     EXPECT_EQ(img.n, 2);
     EXPECT_EQ(img.channels, 2);
     EXPECT_EQ(img.height, 4);
@@ -30,7 +30,7 @@ TEST(Exemplars, KeepsTheFirstImages) {
 }
 
 TEST(Exemplars, ConvertsFloat64) {
-  const Images img = read_exemplars(fixture("exemplars.h5"), "/task_b", 2, "");
+  const Exemplars img = read_exemplars(fixture("exemplars.h5"), "/task_b", 2, "");
   ASSERT_EQ(img.pixels.size(), 64u);
   for (size_t i = 0; i < img.pixels.size(); ++i) EXPECT_EQ(img.pixels[i], static_cast<float>(i) * 0.5f) << i;
 }

@@ -12,6 +12,7 @@ import arch
 import ckpt_io
 import features as feat
 import fixtures
+import models
 
 
 def rel_err(got, want):
@@ -52,6 +53,8 @@ def check_inputs(root):
     assert oc["visual.proj"].shape == (32, 16)
     assert oc["visual.transformer.resblocks.0.mlp.c_fc.weight"].shape == (128, 32)
     check_llama_inputs(root)
+    check_family_inputs(root)
+    check_tokens(root)
 
 
 def check_llama_inputs(root):
@@ -181,7 +184,7 @@ def check_case(root, case, merged, diag):
             assert d["ec_rel"] > 1e-6, d
             assert d["gap_rel"] > 1e-3, d
         norm_min = min(d["margin_rel"] for d in diag["norm"])
-        shift_min = min(d["margin_rel"] for d in diag["shift"])
+        shift_min = min((d["margin_rel"] for d in diag["shift"]), default=float("inf"))   # no shift: llama
         assert norm_min > 1e-4 and shift_min > 1e-5, (norm_min, shift_min)
         notes.append(f"{len(lin)} G_k: min #pos eig {min(d['positive'] for d in lin)}, "
                      f"min e_c/e_max {min(d['ec_rel'] for d in lin):.1e}, "
@@ -223,3 +226,222 @@ def check_layout_equivalence(root, cases):
             assert worst < 1e-6, (case["name"], worst)
             lines.append(f"layout check {case['name']}: HF-named merge vs open_clip merge {worst:.1e}")
     return lines
+
+
+# ------------------------------------------------------------------ llama family with a forward pass
+
+def check_family_inputs(root):
+    """llama_gqa/ llama3_rope/ mistral/ qwen2/: every directory loads through its *ForCausalLM.from_pretrained
+    to exactly the tensors we read (tied: the checkpoint has no lm_head.weight, transformers' lm_head is the
+    embedding); the stored dtype and the config are the ones asked for; every tensor has a llama role; every
+    task vector (Qwen2's q/k/v biases included) is nonzero."""
+    for fixture, spec in models.FAMILY_FIXTURES.items():
+        _, model_cls = models.family_classes(spec["family"])
+        base = None
+        for sub in ["base"] + [f"expert{k}" for k in (1, 2, 3)]:
+            d = f"{root}/{fixture}/{sub}"
+            ours, dtypes = ckpt_io.load_checkpoint(d)
+            model = model_cls.from_pretrained(d, dtype=torch.float32)
+            theirs = {k: v.numpy() for k, v in model.state_dict().items() if v.dtype.is_floating_point}
+            c = model.config
+            if c.tie_word_embeddings:
+                assert "lm_head.weight" not in ours, (d, "tied checkpoint holds lm_head.weight")
+                assert model.lm_head.weight is model.model.embed_tokens.weight
+                theirs.pop("lm_head.weight")
+            else:
+                assert "lm_head.weight" in ours
+            assert set(ours) == set(theirs), (d, set(ours) ^ set(theirs))
+            for k in ours:
+                assert np.array_equal(ours[k], theirs[k]), (d, k)
+                assert arch.classify(k, "llama") is not None and arch.classify(k, "clip_vit") is None, k
+            want = {"float32": "F32", "bfloat16": "BF16"}[spec["dtype"]]
+            assert set(dtypes.values()) == {want}, (d, set(dtypes.values()))
+            assert type(model).__name__ == model_cls.__name__ and c.model_type == spec["family"]
+            for key, value in spec["config"].items():
+                assert getattr(c, key) == value, (d, key, getattr(c, key), value)
+            biases = [k for k in ours if k.endswith("_proj.bias")]
+            assert len(biases) == (6 if spec["family"] == "qwen2" else 0), (d, biases)
+            if base is None:
+                base = ours
+            else:
+                assert {k: v.shape for k, v in ours.items()} == {k: v.shape for k, v in base.items()}
+                for k in ours:
+                    assert np.any(ours[k] != base[k]), (d, k, "zero task vector")
+
+
+def check_tokens(root):
+    """tokens.h5: /task1..3 input_ids int64 [4, 12] in [0, 128), no mask, distributions that differ;
+    /padded1..3 input_ids + attention_mask: right and left padding, 2..6 pad tokens, one sequence unpadded,
+    pad id 0 exactly where the mask is 0, the first two sequences of each group padded on both sides."""
+    with h5py.File(f"{root}/tokens.h5", "r") as f:
+        assert sorted(f) == ["padded1", "padded2", "padded3", "task1", "task2", "task3"], sorted(f)
+        hist = []
+        for t in (1, 2, 3):
+            g = f[f"task{t}"]
+            assert sorted(g) == ["input_ids"] and g["input_ids"].dtype == np.int64
+            ids = g["input_ids"][()]
+            assert ids.shape == (4, 12) and ids.min() >= 0 and ids.max() < 128
+            hist.append(np.bincount(ids.reshape(-1), minlength=128) / ids.size)
+        for a in range(3):
+            for b in range(a):
+                assert 0.5 * np.abs(hist[a] - hist[b]).sum() > 0.5, (a, b)   # total variation distance
+        for t in (1, 2, 3):
+            g = f[f"padded{t}"]
+            assert sorted(g) == ["attention_mask", "input_ids"]
+            ids, mask = g["input_ids"][()], g["attention_mask"][()]
+            assert ids.dtype == mask.dtype == np.int64 and ids.shape == mask.shape == (4, 12)
+            assert ids.min() >= 0 and ids.max() < 128 and set(np.unique(mask)) == {0, 1}
+            assert np.array_equal(ids == 0, mask == 0)
+            sides = []
+            for m in mask:
+                pads = int((m == 0).sum())
+                assert pads == 0 or 2 <= pads <= 6, m
+                real = np.flatnonzero(m)
+                assert real[-1] - real[0] + 1 == len(real), m       # one contiguous run of real tokens
+                sides.append(None if pads == 0 else ("right" if m[0] == 1 else "left"))
+            assert None in sides and "left" in sides and "right" in sides, sides
+            assert {sides[0], sides[1]} == {"left", "right"}, sides
+
+
+def _family_model(root, fixture, sub="expert1"):
+    tensors, _, cfg, _ = fixtures.read_model(root, f"{fixture}/{sub}", "llama")
+    return fixtures.vision_only(tensors, "llama"), cfg
+
+
+def check_family_rules(root):
+    """What transformers does, checked where the C++ side must match it:
+    - llama3 rope (llama3_rope/): transformers' inv_freq equals our float64 formula (features.rope_inv_freq)
+      to float32 rounding; at head_dim 16 its frequencies are unchanged, smoothed AND scaled (each kind
+      present); and the rope type matters (the default-rope forward differs).
+    - sliding window (mistral/): the eager attention weights are exactly 0 unless j <= i, i - j < 5 and key j
+      is a real token, and > 0 where allowed; on the unpadded and the padded exemplars; and the window matters.
+    - Qwen2 (qwen2/): no sliding window, q/k/v biases used (zeroing them changes the forward)."""
+    lines = []
+    from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
+    # llama3 rope
+    weights, cfg = _family_model(root, "llama3_rope")
+    hd = cfg.head_dim
+    rot = LlamaRotaryEmbedding(cfg)
+    theirs = rot.inv_freq.numpy().astype(np.float64)
+    ours, kinds = feat.rope_inv_freq(cfg.rope_parameters, hd)
+    default, _ = feat.rope_inv_freq({"rope_type": "default", "rope_theta": cfg.rope_parameters["rope_theta"]}, hd)
+    assert rel_err(theirs, ours) < 1e-6 and np.all(np.abs(theirs / ours - 1) < 1e-6), (theirs, ours)
+    counts = {k: kinds.count(k) for k in ("unchanged", "smoothed", "scaled")}
+    assert all(v > 0 for v in counts.values()), counts
+    factor = cfg.rope_parameters["factor"]
+    for z, k in enumerate(kinds):
+        if k == "unchanged":
+            assert ours[z] == default[z]
+        elif k == "scaled":
+            assert abs(ours[z] / (default[z] / factor) - 1) < 1e-15
+        else:
+            assert default[z] / factor < ours[z] < default[z], z
+    ids, mask = ckpt_io.read_token_exemplars(f"{root}/tokens.h5", "/task1", 4)
+    rows = feat.llama_forward_sites(feat.build_llama_model(weights, cfg), ids, mask)
+    cfg_default = copy.deepcopy(cfg)
+    cfg_default.rope_parameters = {"rope_type": "default", "rope_theta": cfg.rope_parameters["rope_theta"]}
+    rows_default = feat.llama_forward_sites(feat.build_llama_model(weights, cfg_default), ids, mask)
+    rope_effect = rel_err(rows_default["final.norm"], rows["final.norm"])
+    assert rope_effect > 1e-3, rope_effect
+    lines.append(f"rope llama3 (head_dim {hd}, theta {cfg.rope_parameters['rope_theta']:g}, original "
+                 f"{cfg.rope_parameters['original_max_position_embeddings']}): {counts}; transformers' inv_freq vs "
+                 f"float64 formula {rel_err(theirs, ours):.1e}; default rope instead moves final.norm by "
+                 f"{rope_effect:.1e}")
+    # sliding window
+    weights, cfg = _family_model(root, "mistral")
+    w = cfg.sliding_window
+    model = feat.build_llama_model(weights, cfg)
+    checked = 0
+    for group in ("/task1", "/padded1"):
+        ids, mask = ckpt_io.read_token_exemplars(f"{root}/tokens.h5", group, 4)
+        assert ids.shape[1] > w
+        att = feat.llama_forward_sites(model, ids, mask, output_attentions=True)["_attentions"]
+        L = ids.shape[1]
+        for layer in att:
+            for b in range(ids.shape[0]):
+                for i in range(L):
+                    if not mask[b, i]:
+                        continue          # padding queries: in no site, and no real token reads them
+                    allowed = np.array([j <= i and i - j < w and mask[b, j] == 1 for j in range(L)])
+                    a = layer[b, :, i, :]
+                    assert np.all(a[:, ~allowed] == 0), (group, b, i)
+                    assert np.all(a[:, allowed] > 0), (group, b, i)
+                    assert np.allclose(a.sum(-1), 1, atol=1e-6)
+                    checked += 1
+    ids, mask = ckpt_io.read_token_exemplars(f"{root}/tokens.h5", "/task1", 4)
+    cfg_full = copy.deepcopy(cfg)
+    cfg_full.sliding_window = None
+    window_effect = rel_err(feat.llama_forward_sites(feat.build_llama_model(weights, cfg_full), ids, mask)["final.norm"],
+                            feat.llama_forward_sites(model, ids, mask)["final.norm"])
+    assert window_effect > 1e-3, window_effect
+    lines.append(f"sliding window {w} (mistral, eager): attention zero exactly outside j <= i, i - j < {w}, key "
+                 f"real, on {checked} query rows (unpadded and padded); no window instead moves final.norm by "
+                 f"{window_effect:.1e}")
+    # Qwen2
+    weights, cfg = _family_model(root, "qwen2")
+    assert cfg.sliding_window is None and set(cfg.layer_types) == {"full_attention"}
+    assert feat.layer_windows(cfg) == [None] * cfg.num_hidden_layers
+    ids, mask = ckpt_io.read_token_exemplars(f"{root}/tokens.h5", "/padded1", 4)
+    nobias = {k: (np.zeros_like(v) if k.endswith("_proj.bias") else v) for k, v in weights.items()}
+    bias_effect = rel_err(feat.llama_forward_sites(feat.build_llama_model(nobias, cfg), ids, mask)["final.norm"],
+                          feat.llama_forward_sites(feat.build_llama_model(weights, cfg), ids, mask)["final.norm"])
+    assert bias_effect > 1e-3, bias_effect
+    lines.append(f"qwen2: full attention in every layer; zero q/k/v biases instead move final.norm by "
+                 f"{bias_effect:.1e}")
+    return lines
+
+
+def check_family_forward(root, fixture, rows, weights, cfg, ids, mask):
+    """The transformers float32 oracle (the forward file's rows) against the independent float64 forward
+    (features.llama_reference_sites): < 1e-5 relative per site; transformers run in float64 against it too;
+    and the same on all 4 sequences of an unpadded and a padded exemplar group (padding, left and right).
+    transformers in float64 is compared on unpadded sequences only: with left padding its eager mask (float64
+    finfo.min, softmax taken in float32 -> -inf) turns the all-masked padding queries into NaN, which then
+    reach every row of the sequence through 0 * NaN (the float32 model stays finite)."""
+    sites = feat.llama_site_names(cfg.num_hidden_layers) + ["pooled"]
+    ref = feat.llama_reference_sites(weights, cfg, ids, mask, double=True)
+    n_real = int(np.asarray(mask).sum())
+    worst32 = 0.0
+    for s in sites:
+        want_rows = ids.shape[0] if s == "pooled" else n_real
+        assert rows[s].shape == ref[s].shape and rows[s].shape[0] == want_rows, s
+        assert rows[s].dtype == np.float32
+        worst32 = max(worst32, rel_err(rows[s], ref[s]))
+    assert worst32 < 1e-5, worst32
+    ui, um = ckpt_io.read_token_exemplars(f"{root}/tokens.h5", "/task1", 4)
+    hf64 = feat.llama_forward_sites(feat.build_llama_model(weights, cfg, double=True), ui, um)
+    ref_u = feat.llama_reference_sites(weights, cfg, ui, um, double=True)
+    worst64 = max(rel_err(hf64[s], ref_u[s]) for s in sites)
+    assert worst64 < 5e-6, worst64   # transformers keeps rope angles and softmax in float32 in a float64 model
+    with h5py.File(f"{root}/forward/{fixture}_expert1.h5", "r") as f:
+        assert set(f) == set(sites) | {"input_ids", "attention_mask"}
+        for s in sites:
+            assert np.array_equal(f[s][()], rows[s])
+    model = feat.build_llama_model(weights, cfg)
+    worst_all = 0.0
+    for group in ("/task1", "/padded1"):
+        gi, gm = ckpt_io.read_token_exemplars(f"{root}/tokens.h5", group, 4)
+        a = feat.llama_forward_sites(model, gi, gm)
+        b = feat.llama_reference_sites(weights, cfg, gi, gm, double=True)
+        for s in sites:
+            assert a[s].shape == b[s].shape, (group, s)
+            worst_all = max(worst_all, rel_err(a[s], b[s]))
+    assert worst_all < 1e-5, worst_all
+    # Padding is invisible: each padded sequence's rows equal those of its real tokens run alone (no padding,
+    # positions 0..n-1; rope sees only position differences, so left padding's shift of n_pad changes nothing).
+    gi, gm = ckpt_io.read_token_exemplars(f"{root}/tokens.h5", "/padded1", 4)
+    batch = feat.llama_forward_sites(model, gi, gm)
+    start, worst_pad = 0, 0.0
+    for b in range(gi.shape[0]):
+        real = gi[b][gm[b] == 1][None]
+        alone = feat.llama_forward_sites(model, real, np.ones_like(real))
+        n = real.shape[1]
+        for s in sites:
+            got = batch[s][b:b + 1] if s == "pooled" else batch[s][start:start + n]
+            worst_pad = max(worst_pad, rel_err(got, alone[s]))
+        start += n
+    assert start == int(gm.sum()) and worst_pad < 1e-5, worst_pad
+    return [f"forward {fixture}: {len(sites)} datasets ({n_real} real tokens of 2 sequences); transformers float32 "
+            f"oracle vs independent float64 forward {worst32:.1e} (transformers in float64 on /task1: {worst64:.1e}); "
+            f"4 sequences of /task1 and /padded1: {worst_all:.1e}; padded sequences vs their real tokens alone "
+            f"{worst_pad:.1e}"]

@@ -57,7 +57,11 @@ def save_hf_model(directory, state, hf_config, dtype=torch.float32, max_shard_si
     model = model_class(hf_config)
     sd = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()}
     missing, unexpected = model.load_state_dict(sd, strict=False)
-    assert not unexpected and all(m.endswith("position_ids") for m in missing), (missing, unexpected)
+    tied = {"lm_head.weight"} if getattr(hf_config, "tie_word_embeddings", False) and hasattr(model, "lm_head") \
+        else set()
+    assert not unexpected and all(m.endswith("position_ids") or m in tied for m in missing), (missing, unexpected)
+    if tied:   # tied: lm_head is the embedding, which the state set
+        assert model.lm_head.weight is model.model.embed_tokens.weight
     model = model.to(dtype)
     os.makedirs(directory, exist_ok=True)
     kwargs = {"max_shard_size": max_shard_size} if max_shard_size else {}
@@ -115,3 +119,14 @@ def write_h5_datasets(path, datasets, attrs=None):
 def read_exemplars(path, group, count):
     with h5py.File(path, "r") as f:
         return f[group]["pixel_values"][:count].astype(np.float32)
+
+
+def read_token_exemplars(path, group, count):
+    """(input_ids, attention_mask) int64 [count, L] of a token exemplar group; the mask is all ones when the
+    group has none."""
+    with h5py.File(path, "r") as f:
+        g = f[group]
+        ids = g["input_ids"][:count].astype(np.int64)
+        mask = g["attention_mask"][:count].astype(np.int64) if "attention_mask" in g else np.ones_like(ids)
+    assert ids.shape == mask.shape and set(np.unique(mask)) <= {0, 1}
+    return ids, mask

@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 import torch
-from transformers import CLIPVisionConfig, LlamaConfig, LlamaForCausalLM
+from transformers import CLIPVisionConfig, LlamaForCausalLM
 
 import arch
 import ckpt_io
@@ -25,6 +25,13 @@ LLAMA_SEED = 4242
 LLAMA_SCALES = [0.025, 0.04, 0.015]
 EXEMPLARS_PER_TASK = 4
 NUM_TASKS = 4
+# llama family with a forward pass (models.FAMILY_FIXTURES): own random stream and task-vector scales each
+FAMILY_SEEDS = {"llama_gqa": 9101, "llama3_rope": 9202, "mistral": 9303, "qwen2": 9404}
+FAMILY_SCALES = {"llama_gqa": [0.03, 0.02, 0.04], "llama3_rope": [0.025, 0.04, 0.02],
+                 "mistral": [0.03, 0.045, 0.02], "qwen2": [0.035, 0.02, 0.03]}
+FAMILY_EXEMPLARS = {"llama_gqa": "task", "llama3_rope": "task", "mistral": "task", "qwen2": "padded"}
+TOKEN_SEED = 32
+TOKEN_TASKS, TOKENS_PER_TASK, TOKEN_LENGTH, TOKEN_VOCAB = 3, 4, 12, 128
 
 
 # ------------------------------------------------------------------ models and inputs
@@ -75,6 +82,40 @@ def write_inputs(root):
         f.write("\n")
 
     write_llama(root)
+    for fixture in models.FAMILY_FIXTURES:
+        write_family(root, fixture)
+    write_tokens(root)
+
+
+def write_family(root, fixture):
+    """<fixture>/base, expert1..3 (models.FAMILY_FIXTURES): random base, experts = base + task vectors
+    (float32), saved by the family's *ForCausalLM.save_pretrained in the fixture's dtype."""
+    spec = models.FAMILY_FIXTURES[fixture]
+    cfg = models.family_config(fixture)
+    _, model_cls = models.family_classes(spec["family"])
+    rng = np.random.default_rng(FAMILY_SEEDS[fixture])
+    base = models.random_base(models.llama_shapes(cfg, model_cls), rng)
+    experts = models.make_experts(base, FAMILY_SCALES[fixture], rng)
+    dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[spec["dtype"]]
+    ckpt_io.save_hf_model(f"{root}/{fixture}/base", base, cfg, dtype=dtype, model_class=model_cls)
+    for k, e in enumerate(experts, 1):
+        ckpt_io.save_hf_model(f"{root}/{fixture}/expert{k}", e, cfg, dtype=dtype, model_class=model_cls)
+
+
+def write_tokens(root):
+    """tokens.h5: /task1..3/input_ids [4, 12] int64 (no mask) and /padded1..3/input_ids + attention_mask."""
+    import h5py
+    rng = np.random.default_rng(TOKEN_SEED)
+    seqs = models.random_token_exemplars(TOKEN_TASKS, TOKENS_PER_TASK, TOKEN_LENGTH, TOKEN_VOCAB, rng)
+    padded = models.random_token_exemplars(TOKEN_TASKS, TOKENS_PER_TASK, TOKEN_LENGTH, TOKEN_VOCAB, rng)
+    with h5py.File(f"{root}/tokens.h5", "w") as f:
+        for t, ids in enumerate(seqs, 1):
+            f.create_group(f"task{t}").create_dataset("input_ids", data=ids, track_times=False)
+        for t, ids in enumerate(padded, 1):
+            ids, mask = models.pad_exemplars(ids, models.PADDING[t - 1])
+            g = f.create_group(f"padded{t}")
+            g.create_dataset("input_ids", data=ids, track_times=False)
+            g.create_dataset("attention_mask", data=mask, track_times=False)
 
 
 def write_llama(root):
@@ -102,7 +143,7 @@ def read_model(root, path, arch_name="clip_vit"):
     tensors, dtypes = ckpt_io.load_checkpoint(full)
     if arch_name == "llama":
         assert os.path.isdir(full), full
-        return tensors, dtypes, LlamaConfig.from_json_file(os.path.join(full, "config.json")), False
+        return tensors, dtypes, family_config_of(full), False
     assert arch_name == "clip_vit", arch_name
     if os.path.isdir(full):
         return tensors, dtypes, CLIPVisionConfig.from_json_file(os.path.join(full, "config.json")), False
@@ -119,6 +160,14 @@ def read_model(root, path, arch_name="clip_vit"):
     return tensors, dtypes, cfg, True
 
 
+def family_config_of(directory):
+    """The HF config of a llama-family directory, by its config.json model_type (llama, mistral, qwen2)."""
+    with open(os.path.join(directory, "config.json")) as f:
+        model_type = json.load(f)["model_type"]
+    config_cls, _ = models.family_classes(model_type)
+    return config_cls.from_pretrained(directory)
+
+
 def vision_only(tensors, arch_name="clip_vit"):
     """The tensors the architecture merges and writes (clip_vit: the vision tower)."""
     return {n: v for n, v in tensors.items() if arch.classify(n, arch_name) is not None}
@@ -129,7 +178,11 @@ def as_hf(tensors, cfg, is_open_clip):
 
 
 def task_features(root, case_cfg, base, experts, cfg, is_open_clip, double=False, force_expert=False):
-    """Per-task site statistics: task k's first E exemplars through task k's feature model."""
+    """Per-task site statistics: task k's first E exemplars through task k's feature model.
+
+    double: instead of the transformers float32 oracle, the independent forward (open_clip layout for
+    clip_vit, features.llama_reference_sites for llama) entirely in float64."""
+    llama = case_cfg["model"]["arch"] == "llama"
     fcfg = case_cfg.get("features", {})
     count = int(fcfg.get("exemplars", 2))
     model_kind = "expert" if force_expert else fcfg.get("model", "expert")
@@ -144,6 +197,14 @@ def task_features(root, case_cfg, base, experts, cfg, is_open_clip, double=False
             weights = {n: (base[n] + np.float32(alphas[k]) * (theta[n] - base[n]).astype(np.float32)
                            ).astype(np.float32) for n in base}
         file, group = spec["exemplars"].split(":")
+        if llama:
+            ids, mask = ckpt_io.read_token_exemplars(os.path.join(root, file), group, count)
+            if not double:
+                rows = feat.llama_forward_sites(feat.build_llama_model(weights, cfg), ids, mask)
+            else:
+                rows = feat.llama_reference_sites(weights, cfg, ids, mask, double=True)
+            stats.append(feat.site_stats(rows))
+            continue
         pixels = ckpt_io.read_exemplars(os.path.join(root, file), group, count)
         if not double:   # the oracle: transformers, float32
             model = feat.build_hf_model(as_hf(weights, cfg, is_open_clip), cfg)
@@ -166,8 +227,6 @@ def merge_case(root, case_cfg, double_features=False, diag=None):
         assert set(e) == set(base)
     params = {k: v for k, v in case_cfg["method"].items() if k != "name"}
     name = case_cfg["method"]["name"]
-    if name in ("regmean", "cat") and arch_name != "clip_vit":
-        raise ValueError(f"{name} needs features; the {arch_name} forward pass is not implemented")
     if name == "weight_average":
         merged = methods.weight_average(base, experts, params)
     elif name == "task_arithmetic":
@@ -198,6 +257,13 @@ def merge_case(root, case_cfg, double_features=False, diag=None):
 # ------------------------------------------------------------------ the cases
 
 ARCH_OF = {"clip_hf": "clip_vit", "clip_bf16": "clip_vit", "clip_openclip": "clip_vit", "llama": "llama"}
+ARCH_OF.update({fixture: "llama" for fixture in models.FAMILY_FIXTURES})
+
+
+def _exemplar_group(model, k):
+    if model in FAMILY_EXEMPLARS:
+        return f"tokens.h5:/{FAMILY_EXEMPLARS[model]}{k}"
+    return f"exemplars.h5:/task{k}"
 
 
 def _experts(model, count, exemplars=False, fisher=False):
@@ -206,7 +272,7 @@ def _experts(model, count, exemplars=False, fisher=False):
         path = f"clip_openclip/expert{k}.safetensors" if model == "clip_openclip" else f"{model}/expert{k}"
         e = {"name": f"task{k}", "path": path}
         if exemplars:
-            e["exemplars"] = f"exemplars.h5:/task{k}"
+            e["exemplars"] = _exemplar_group(model, k)
         if fisher:
             e["fisher"] = f"fisher/expert{k}.safetensors"
         out.append(e)
@@ -265,10 +331,52 @@ def cases():
         _case("llama_dare", "llama", 3, {"name": "dare", "p": 0.4, "seed": 3}),
         _case("llama_pcb", "llama", 3, {"name": "pcb"}),
         _case("llama_weight_average", "llama", 3, {"name": "weight_average"}),
-    ]
+    ] + family_cases()
+
+
+# cat_scaled hyperparameters per llama-family fixture (alpha 0.5 and explicit c / lambda / c_norm /
+# lambda_norm / c_shift)
+FAMILY_CAT_SCALED = {
+    "llama_gqa": {"name": "cat", "alpha": 0.5, "c": 2, "lambda": 3.0, "c_norm": 4, "lambda_norm": 2.0,
+                  "c_shift": 2},
+    "llama3_rope": {"name": "cat", "alpha": 0.5, "c": 4, "lambda": 2.0, "c_norm": 2, "lambda_norm": 3.0,
+                    "c_shift": 2},
+    "mistral": {"name": "cat", "alpha": 0.5, "c": 2, "lambda": 4.0, "c_norm": 3, "lambda_norm": 1.0,
+                "c_shift": 2},
+    "qwen2": {"name": "cat", "alpha": 0.5, "c": 2, "lambda": 2.0, "c_norm": 2, "lambda_norm": 2.0, "c_shift": 4},
+}
+
+
+def family_cases():
+    """The llama-family forward cases: per fixture cat (defaults), cat_scaled, regmean (defaults)."""
+    out = []
+    for fixture in models.FAMILY_FIXTURES:
+        out += [_case(f"{fixture}_cat", fixture, 3, {"name": "cat"}),
+                _case(f"{fixture}_cat_scaled", fixture, 3, FAMILY_CAT_SCALED[fixture], features={"model": "scaled"}),
+                _case(f"{fixture}_regmean", fixture, 3, {"name": "regmean"})]
+    return out
 
 
 # ------------------------------------------------------------------ the forward oracle
+
+def write_family_forward_oracle(root, fixture):
+    """forward/<fixture>_expert1.h5: the first 2 sequences of the fixture's first exemplar group through
+    expert1 (transformers float32): one dataset per site, 'pooled', and the input_ids / attention_mask used."""
+    path = f"{fixture}/expert1"
+    tensors, _, cfg, _ = read_model(root, path, "llama")
+    group = _exemplar_group(fixture, 1)
+    file, name = group.split(":")
+    ids, mask = ckpt_io.read_token_exemplars(os.path.join(root, file), name, 2)
+    weights = vision_only(tensors, "llama")
+    rows = feat.llama_forward_sites(feat.build_llama_model(weights, cfg), ids, mask)
+    sites = feat.llama_site_names(cfg.num_hidden_layers)
+    assert set(rows) == set(sites) | {"pooled"}
+    datasets = {s: rows[s] for s in sites + ["pooled"]}
+    datasets["input_ids"], datasets["attention_mask"] = ids, mask
+    ckpt_io.write_h5_datasets(f"{root}/forward/{fixture}_expert1.h5", datasets,
+                              attrs={"model": path, "exemplars": group, "sequences": 2})
+    return rows, weights, cfg, ids, mask
+
 
 def write_forward_oracle(root, which):
     if which == "clip_hf":

@@ -365,19 +365,24 @@ def _mask_diag(u, k, g, c, scale):
     """How far the top-c-positive selection is from changing, relative to the size of the terms the scores
     are made of (scale_z >= |g_z|, so a float32 perturbation of the inputs moves g_z by ~1e-7 scale_z):
     the smaller of the last chosen score's distance from 0 and its distance from the first score left out
-    (or that one's distance from 0 when fewer than c scores are positive)."""
+    (or that one's distance from 0 when fewer than c scores are positive).
+    An entry with scale_z = 0 (every T_i[z] = 0, e.g. bf16 task vectors that round to nothing) has g_z = 0
+    exactly in any implementation and can never be chosen; it is left out of the margins."""
     order = sorted(range(len(g)), key=lambda z: (-g[z], z))
     chosen = [z for z in order[:c] if g[z] > 0]
     margins = []
     if chosen:
         z = chosen[-1]
         margins.append(g[z] / scale[z])
-    if len(chosen) < len(g):
-        n = order[len(chosen)]
+    rest = [z for z in order[len(chosen):] if scale[z] > 0]
+    if rest:
+        n = rest[0]
         if len(chosen) == c:
             margins.append((g[chosen[-1]] - g[n]) / max(scale[chosen[-1]], scale[n]))
         else:
             margins.append(-g[n] / scale[n])
+    if not margins:
+        margins.append(float("inf"))
     return {"unit": f"{u.name}[{u.part}]", "k": k, "chosen": len(chosen), "margin_rel": float(min(margins))}
 
 

@@ -12,6 +12,7 @@
 #include "backend/cuda/library_check.hpp"
 #include "common/error.hpp"
 #include "norms_cuda.hpp"
+#include "rotary_cuda.hpp"
 
 namespace cm {
 namespace {
@@ -52,6 +53,17 @@ class CudaBackend : public Backend {
     if (xhat_out) ctx_.copy_out(xhat_out, dxhat, n * sizeof(float));
   }
 
+  void rms_norm(const float* x, const float* g, float eps, float* y, float* xhat_out, int64_t rows,
+                int64_t d) override {
+    const size_t n = static_cast<size_t>(rows * d);
+    float* dx = ctx_.upload(x_, x, n);
+    const float* dg = ctx_.upload(w_, g, static_cast<size_t>(d));
+    float* dxhat = xhat_out ? y_.get(n) : nullptr;
+    gpu::rms_norm(dx, dg, eps, dx, dxhat, rows, d, ctx_.stream());  // y overwrites the staged x
+    ctx_.copy_out(y, dx, n * sizeof(float));
+    if (xhat_out) ctx_.copy_out(xhat_out, dxhat, n * sizeof(float));
+  }
+
   void activation(Activation act, float* x, int64_t n) override {
     float* dx = ctx_.upload(x_, x, static_cast<size_t>(n));
     if (act == Activation::QuickGelu) {
@@ -62,14 +74,32 @@ class CudaBackend : public Backend {
     ctx_.copy_out(x, dx, static_cast<size_t>(n) * sizeof(float));
   }
 
-  void attention(const float* q, const float* k, const float* v, float* out, int64_t batch, int64_t seq, int64_t heads,
-                 int64_t head_dim) override {
-    const size_t n = static_cast<size_t>(batch * seq * heads * head_dim);
+  void silu_gate(const float* gate, const float* up, float* out, int64_t n) override {
+    float* dgate = ctx_.upload(x_, gate, static_cast<size_t>(n));
+    const float* dup = ctx_.upload(w_, up, static_cast<size_t>(n));
+    gpu::silu_gate(dgate, dup, dgate, n, ctx_.stream());  // out overwrites the staged gate
+    ctx_.copy_out(out, dgate, static_cast<size_t>(n) * sizeof(float));
+  }
+
+  void rotary(float* x, int64_t rows, int64_t seq, int64_t heads, int64_t head_dim, const float* inv_freq) override {
+    const size_t n = static_cast<size_t>(rows * heads * head_dim);
+    float* dx = ctx_.upload(x_, x, n);
+    const float* dfreq = ctx_.upload(w_, inv_freq, static_cast<size_t>(head_dim / 2));
+    gpu::rotary(dx, rows, seq, heads, head_dim, dfreq, ctx_.stream());
+    ctx_.copy_out(x, dx, n * sizeof(float));
+  }
+
+  void attention(const float* q, const float* k, const float* v, float* out, const AttentionShape& s,
+                 const AttentionMask& mask) override {
+    const size_t n = static_cast<size_t>(s.batch * s.seq * s.heads * s.head_dim);
+    const size_t kv_n = static_cast<size_t>(s.batch * s.seq * s.kv_heads * s.head_dim);
     const float* dq = ctx_.upload(x_, q, n);
-    const float* dk = ctx_.upload(w_, k, n);
-    const float* dv = ctx_.upload(b_, v, n);
+    const float* dk = ctx_.upload(w_, k, kv_n);
+    const float* dv = ctx_.upload(b_, v, kv_n);
     float* dout = y_.get(n);
-    gpu::attention(dq, dk, dv, dout, batch, seq, heads, head_dim, ctx_.stream());
+    AttentionMask dmask = mask;  // the same bounds, the key mask staged on the device
+    if (mask.keys) dmask.keys = ctx_.upload(keys_, mask.keys, static_cast<size_t>(s.batch * s.seq));
+    gpu::attention(dq, dk, dv, dout, s, dmask, ctx_.stream());
     ctx_.copy_out(out, dout, n * sizeof(float));
   }
 
@@ -85,8 +115,10 @@ class CudaBackend : public Backend {
 
   CudaContext ctx_;
   CudaLinalg linalg_;
-  // Staging buffers, reused by every call: x_ inputs / activations, w_ weights, b_ biases, y_ outputs.
+  // Staging buffers, reused by every call: x_ inputs / activations, w_ weights (and rotary's table), b_
+  // biases, y_ outputs, keys_ attention's key mask.
   DeviceBuffer<float> x_, w_, b_, y_, ones_;
+  DeviceBuffer<uint8_t> keys_;
   int64_t ones_filled_ = 0;
 };
 

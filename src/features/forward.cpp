@@ -1,0 +1,47 @@
+#include "features/forward.hpp"
+
+#include "common/error.hpp"
+#include "features/clip_forward.hpp"
+#include "features/llama_forward.hpp"
+
+namespace cm {
+
+std::vector<float> Forward::run(const WeightSource& w, const Exemplars& x, FeatureSink* sink) const {
+  std::vector<float> hidden;
+  for (int s = 0; s < num_stages(); ++s) stage(s, w, x, hidden, sink);
+  return hidden;
+}
+
+std::unique_ptr<Forward> make_forward(const ArchModel& arch, Backend& backend) {
+  if (const auto* clip = std::get_if<ClipVisionConfig>(&arch.config)) return std::make_unique<ClipForward>(*clip, backend);
+  const LlamaConfig& llama = std::get<LlamaConfig>(arch.config);
+  const std::string why = llama_forward_unsupported(llama);
+  if (!why.empty()) fail(llama.source, why);
+  return std::make_unique<LlamaForward>(llama, backend);
+}
+
+std::vector<float> fetch_weight(const WeightSource& w, const std::string& name, int64_t numel) {
+  std::vector<float> t = w(name);
+  if (static_cast<int64_t>(t.size()) != numel)
+    fail(name, "has " + std::to_string(t.size()) + " elements, the model's config needs " + std::to_string(numel));
+  return t;
+}
+
+void add_residual(std::vector<float>& x, const std::vector<float>& y) {
+  CM_ASSERT(x.size() == y.size());
+  for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
+}
+
+void record_tokens(FeatureSink* sink, const std::string& site, SiteKind kind, const float* rows, int64_t dim,
+                   const Exemplars& x) {
+  if (!sink || !sink->wants(site)) return;
+  const int64_t all = x.n * x.length, real = x.real_tokens();
+  if (real == all) return sink->record(site, kind, rows, all, dim);
+  std::vector<float> kept(static_cast<size_t>(real * dim));
+  int64_t r = 0;
+  for (int64_t t = 0; t < all; ++t)
+    if (x.mask[static_cast<size_t>(t)]) std::copy(rows + t * dim, rows + (t + 1) * dim, kept.data() + (r++) * dim);
+  sink->record(site, kind, kept.data(), real, dim);
+}
+
+}  // namespace cm
