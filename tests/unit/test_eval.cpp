@@ -2,6 +2,8 @@
 // its own task's test split must reproduce the accuracy that the zoo script measured in torch
 // (data/zoo/expert_accuracy.json) to 0.1 percentage point, which checks the forward pass, the heads and the
 // pixel conversion end to end; the split over ranks must add up to the whole set; bad input is one line.
+// A token model (data/fixtures/eval, made by tools/reference: labels against transformers' pooled output)
+// goes through the same command.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -139,6 +141,27 @@ TEST(Eval, BadInputIsOneLineNamingTheCulprit) {
   const std::string no_data = error_of([&] { eval_counts(cfg, *expert, "val", {"ghost"}, *backend, 0, 1); });
   EXPECT_NE(no_data.find("no 'ghost' in the file"), std::string::npos) << no_data;
   EXPECT_EQ(no_data.find('\n'), std::string::npos) << no_data;
+}
+
+// Qwen2 on padded sequences: the head's predictions on transformers' pooled output (the last real token)
+// are the labels of 3 of the 4 sequences, whatever the batch size or rank count.
+TEST(Eval, TokenModelScoresItsLastRealTokens) {
+  const std::string fixtures = test::fixtures_dir().string() + "/";
+  const test::ScratchDir dir;
+  const std::string config = (dir / "eval.yaml").string();
+  std::ofstream(config) << "model: {arch: llama, base: x}\nexperts: [{name: padded, path: x}]\neval: {heads: " << fixtures
+                        << "eval/qwen2_heads.safetensors, data: " << fixtures << "eval/qwen2_eval.h5, batch: 3}\n";
+  const EvalConfig cfg = load_eval_config(config, {});
+  EXPECT_EQ(cfg.arch, "llama");
+  const auto backend = make_backend("cpu", 1, "test");
+  const auto model = open_checkpoint(fixtures + "qwen2/expert1");
+  const TaskAccuracy all = eval_counts(cfg, *model, "test", {"padded"}, *backend, 0, 1).at(0);
+  EXPECT_EQ(all.images, 4u);
+  EXPECT_EQ(all.correct, 3u);
+  const TaskAccuracy first = eval_counts(cfg, *model, "test", {"padded"}, *backend, 0, 2).at(0);
+  const TaskAccuracy second = eval_counts(cfg, *model, "test", {"padded"}, *backend, 1, 2).at(0);
+  EXPECT_EQ(first.images + second.images, 4u);
+  EXPECT_EQ(first.correct + second.correct, 3u);
 }
 
 }  // namespace

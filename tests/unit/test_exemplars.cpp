@@ -1,9 +1,11 @@
-// read_exemplars and read_h5_f32 on the h5py-written fixtures (data/fixtures/io/exemplars.h5,
-// catmerge_style.h5): the leading images, float64 conversion, and every error naming file:/group.
+// read_exemplars and read_h5_f32 on the h5py-written fixtures (data/fixtures/io/exemplars.h5, tokens.h5,
+// catmerge_style.h5): the leading images, float64 conversion, token sequences with and without masks,
+// uint8 images, ranges, and every error naming file:/group.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <tuple>
 
 #include "common/error.hpp"
 #include "io/exemplars.hpp"
@@ -86,6 +88,53 @@ TEST(Exemplars, ReadH5F32ConvertsEveryFloatStorage) {
     } catch (const Error& e) {
       EXPECT_THAT(e.what(), HasSubstr(file + ":/" + bad));
     }
+  }
+}
+
+TEST(Exemplars, TokenSequencesWithAndWithoutMask) {
+  const std::string file = fixture("tokens.h5");
+  const Exemplars plain = read_exemplars(file, "plain", 2, "");
+  EXPECT_EQ(plain.kind, InputKind::Tokens);
+  EXPECT_EQ(plain.n, 2);
+  EXPECT_EQ(plain.length, 5);
+  EXPECT_EQ(plain.ids, (std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  EXPECT_EQ(plain.mask, std::vector<uint8_t>(10, 1));
+  EXPECT_EQ(plain.real_tokens(), 10);
+  // int32 ids, a boolean mask, and a range that starts past the first sequence.
+  const Exemplars masked = read_exemplars(file, "/masked/", 2, "");
+  EXPECT_EQ(masked.ids, (std::vector<int64_t>{0, 0, 7, 8, 5, 6, 7, 8}));
+  EXPECT_EQ(masked.mask, (std::vector<uint8_t>{0, 0, 1, 1, 1, 1, 1, 1}));
+  EXPECT_EQ(masked.real_tokens(), 6);
+  EXPECT_EQ(read_exemplar_range(file, "masked", 1, 1, "").ids, (std::vector<int64_t>{5, 6, 7, 8}));
+  EXPECT_EQ(read_exemplars(file, "u8mask", 1, "").mask, (std::vector<uint8_t>{1, 1, 0}));
+  EXPECT_EQ(count_exemplars(file, "plain", ""), 3);
+}
+
+TEST(Exemplars, ByteImagesAreScaledToPixelValues) {
+  const Exemplars img = read_exemplar_range(fixture("tokens.h5"), "bytes", 1, 1, "");
+  EXPECT_EQ(img.kind, InputKind::Images);
+  EXPECT_EQ(img.pixels, (std::vector<float>{0.0f / 127.5f - 1.0f, 51.0f / 127.5f - 1.0f, 127.0f / 127.5f - 1.0f,
+                                            255.0f / 127.5f - 1.0f}));
+}
+
+TEST(Exemplars, BadTokenGroupsAreOneLineNamingTheGroup) {
+  const std::string file = fixture("tokens.h5");
+  const std::vector<std::tuple<std::string, int64_t, std::string>> cases = {
+      {"plain", 4, "input_ids has 3 sequences, 4 are needed"},
+      {"negative", 1, "input_ids element 1 is negative"},
+      {"mask_two", 1, "attention_mask element 1 is 2, not 0 or 1"},
+      {"mask_shape", 1, "attention_mask has shape [2, 3], input_ids [2, 4]"},
+      {"all_padding", 2, "sequence 1 is all padding"},
+      {"float_ids", 1, "input_ids is not an integer dataset"},
+      {"rank1", 1, "expected [N, L]"},
+      {"signed_bytes", 1, "images is not uint8"},
+      {"empty", 1, "no 'empty'"},
+  };
+  for (const auto& [group, count, problem] : cases) {
+    const std::string got = test::error_of([&] { read_exemplars(file, group, count, "experts.2.exemplars"); });
+    EXPECT_THAT(got, AllOf(HasSubstr(file + ":/" + group), HasSubstr(problem), HasSubstr("experts.2.exemplars")))
+        << group;
+    EXPECT_EQ(got.find('\n'), std::string::npos);
   }
 }
 

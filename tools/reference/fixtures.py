@@ -378,6 +378,32 @@ def write_family_forward_oracle(root, fixture):
     return rows, weights, cfg, ids, mask
 
 
+EVAL_SEED = 31
+
+
+def write_family_eval(root):
+    """eval/qwen2_eval.h5 + eval/qwen2_heads.safetensors: `catmerge eval` on a token model. Task 'padded', split
+    'test': the 4 padded sequences of tokens.h5:/padded1; a random 3-class head on the pooled output (the final
+    norm of each sequence's last real token, from transformers) through qwen2/expert1. The labels are the head's
+    own predictions, but sequence 1's is moved to another class, so 3 of 4 are correct (attribute 'correct')."""
+    tensors, _, cfg, _ = read_model(root, "qwen2/expert1", "llama")
+    ids, mask = ckpt_io.read_token_exemplars(os.path.join(root, "tokens.h5"), "padded1", 4)
+    pooled = feat.llama_forward_sites(feat.build_llama_model(vision_only(tensors, "llama"), cfg), ids, mask)["pooled"]
+    rng = np.random.default_rng(EVAL_SEED)
+    weight = rng.normal(0.0, 1.0, (3, cfg.hidden_size)).astype(np.float32)
+    bias = rng.normal(0.0, 0.1, 3).astype(np.float32)
+    logits = pooled.astype(np.float64) @ weight.T.astype(np.float64) + bias
+    top = np.sort(logits, axis=1)
+    assert np.all(top[:, -1] - top[:, -2] > 1e-3 * np.abs(top[:, -1])), "a prediction too close to call"
+    labels = logits.argmax(axis=1).astype(np.int64)
+    labels[1] = (labels[1] + 1) % 3
+    ckpt_io.write_h5_datasets(f"{root}/eval/qwen2_eval.h5",
+                              {"padded/test/input_ids": ids, "padded/test/attention_mask": mask,
+                               "padded/test/labels": labels},
+                              attrs={"model": "qwen2/expert1", "correct": 3, "sequences": 4})
+    ckpt_io.save_safetensors(f"{root}/eval/qwen2_heads.safetensors", {"padded.weight": weight, "padded.bias": bias})
+
+
 def write_forward_oracle(root, which):
     if which == "clip_hf":
         path = "clip_hf/expert1"

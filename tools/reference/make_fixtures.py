@@ -13,7 +13,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 # What this script writes under data/fixtures/ (and removes before rewriting).
 OWNED = ("clip_hf", "clip_bf16", "clip_openclip", "llama", "llama_gqa", "llama3_rope", "mistral", "qwen2",
-         "fisher", "forward", "expected", "exemplars.h5", "tokens.h5", "cases.json", "VERSIONS.txt")
+         "fisher", "forward", "eval", "expected", "exemplars.h5", "tokens.h5", "cases.json", "VERSIONS.txt")
 sys.path.insert(0, HERE)
 
 import numpy as np  # noqa: E402
@@ -61,6 +61,7 @@ def main():
     for fixture in models.FAMILY_FIXTURES:
         rows, weights, cfg, ids, mask = fixtures.write_family_forward_oracle(root, fixture)
         summary += checks.check_family_forward(root, fixture, rows, weights, cfg, ids, mask)
+    fixtures.write_family_eval(root)
 
     all_cases = fixtures.cases()
     for case in all_cases:

@@ -10,6 +10,7 @@ The expected values come from numpy's and torch's own conversions, never from ca
   single/                 model.safetensors with open_clip_config.json (the config fallback)
   catmerge_style.h5       what catmerge's writer produces, written by h5py: f32, f16, bf16-as-uint16 datasets
   exemplars.h5            pixel_values groups for the exemplar reader, good and bad
+  tokens.h5               input_ids / attention_mask groups and uint8 images for the exemplar reader, good and bad
   content_hash.txt        each file's content hash by content_hash.py (Python's xxhash), for the hash test
 Run from anywhere: python3 tools/reference/make_io_fixtures.py. The output is deterministic.
 """
@@ -146,6 +147,29 @@ def write_exemplars():
         h.create_group("empty_group")
 
 
+def write_tokens():
+    with h5py.File(os.path.join(OUT, "tokens.h5"), "w") as h:
+        h.create_dataset("plain/input_ids", data=np.arange(15, dtype=np.int64).reshape(3, 5), track_times=False)
+        # int32 ids and a boolean mask (h5py stores it as an enum of integers); row 0 left-padded by 2.
+        h.create_dataset("masked/input_ids", data=np.array([[0, 0, 7, 8], [5, 6, 7, 8]], np.int32), track_times=False)
+        h.create_dataset("masked/attention_mask", data=np.array([[0, 0, 1, 1], [1, 1, 1, 1]], bool), track_times=False)
+        h.create_dataset("u8mask/input_ids", data=np.array([[1, 2, 3]], np.int64), track_times=False)
+        h.create_dataset("u8mask/attention_mask", data=np.array([[1, 1, 0]], np.uint8), track_times=False)
+        h.create_dataset("negative/input_ids", data=np.array([[1, -1]], np.int64), track_times=False)
+        h.create_dataset("mask_two/input_ids", data=np.ones((1, 2), np.int64), track_times=False)
+        h.create_dataset("mask_two/attention_mask", data=np.array([[1, 2]], np.int64), track_times=False)
+        h.create_dataset("mask_shape/input_ids", data=np.ones((2, 4), np.int64), track_times=False)
+        h.create_dataset("mask_shape/attention_mask", data=np.ones((2, 3), np.int64), track_times=False)
+        h.create_dataset("all_padding/input_ids", data=np.ones((2, 3), np.int64), track_times=False)
+        h.create_dataset("all_padding/attention_mask", data=np.array([[1, 1, 1], [0, 0, 0]], np.int64),
+                         track_times=False)
+        h.create_dataset("float_ids/input_ids", data=np.ones((1, 2), np.float32), track_times=False)
+        h.create_dataset("rank1/input_ids", data=np.ones(4, np.int64), track_times=False)
+        h.create_dataset("bytes/images", data=np.array([0, 51, 127, 255] * 2, np.uint8).reshape(2, 1, 2, 2),
+                         track_times=False)
+        h.create_dataset("signed_bytes/images", data=np.zeros((1, 1, 2, 2), np.int8), track_times=False)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     write_dtypes()
@@ -153,6 +177,7 @@ def main():
     write_single()
     write_catmerge_style()
     write_exemplars()
+    write_tokens()
     write_fixture_list(OUT)
 
 
