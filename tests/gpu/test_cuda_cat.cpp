@@ -1,5 +1,5 @@
 // CAT on the GPU: the committed fixture cases merged with runtime.backend cuda against the reference's
-// outputs, and the CAT method with the CUDA Linalg against the same method on the CPU.
+// outputs (CLIP and the float32 llama-family cases, CAT and RegMean, so the decoder forward runs there too), and the CAT method with the CUDA Linalg against the same method on the CPU.
 #include <algorithm>
 #include <cmath>
 #include <fstream>
@@ -44,7 +44,8 @@ std::string cuda_config(const std::string& name, const std::string& out, std::st
 }
 
 TEST_F(CudaCat, FixtureCasesMatchTheReference) {
-  for (const char* name : {"hf_cat", "openclip_cat"}) {
+  for (const char* name : {"hf_cat", "openclip_cat", "llama_gqa_cat", "llama3_rope_cat_scaled", "qwen2_cat",
+                           "qwen2_regmean"}) {
     SCOPED_TRACE(name);
     const test::ScratchDir dir;
     const std::string out = (dir / "merged.h5").string();
