@@ -2,7 +2,11 @@
 """Writes the shape file (names, dtypes, shapes, config; no weights) of a LLaMA-family checkpoint from its
 HF config values, for `catmerge plan` on models that are not on this machine.
 
-  tools/make_llama_shapes.py data/shapes/llama-2-70b.json   (defaults: LLaMA-2-70B, bf16)"""
+  tools/make_llama_shapes.py data/shapes/llama-2-70b.json   (defaults: LLaMA-2-70B, bf16)
+
+With --tokens N L it also writes OUT-tokens.h5 (OUT without .json): /task0/input_ids int64 [N, L], zeros,
+exemplars whose only use is their length: a plan of `cat` or `regmean` counts the rows they record (h5py).
+"""
 import argparse
 import json
 
@@ -17,6 +21,7 @@ def main():
     ap.add_argument("--kv-heads", type=int, default=8)
     ap.add_argument("--vocab", type=int, default=32000)
     ap.add_argument("--dtype", default="BF16")
+    ap.add_argument("--tokens", type=int, nargs=2, metavar=("N", "L"), help="also write N exemplars of L tokens")
     a = ap.parse_args()
     d, kv = a.hidden, a.hidden // a.heads * a.kv_heads
     tensors = [("model.embed_tokens.weight", [a.vocab, d])]
@@ -36,6 +41,12 @@ def main():
         json.dump({"catmerge_shapes": 1, "config": config,
                    "tensors": [{"name": n, "dtype": a.dtype, "shape": s} for n, s in tensors]}, f, indent=0)
         f.write("\n")
+    if a.tokens:
+        import h5py
+        import numpy as np
+        stem = a.out[:-len(".json")] if a.out.endswith(".json") else a.out
+        with h5py.File(stem + "-tokens.h5", "w") as f:
+            f.create_dataset("task0/input_ids", data=np.zeros(a.tokens, np.int64), track_times=False)
 
 
 if __name__ == "__main__":

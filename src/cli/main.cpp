@@ -129,8 +129,8 @@ int plan(const std::vector<std::string>& args) {
   const Args a = parse_args("plan", args);
   const cm::JobConfig cfg = cm::load_config(a.config, a.sets);
   const auto base = cm::open_checkpoint(cfg.base);
-  const cm::ModelSpec model = cm::describe_model(cfg.arch, *base).model;
-  std::cout << cm::describe_plan(cm::plan_run(cfg, a.ranks, model), model);
+  const cm::ArchModel arch = cm::describe_model(cfg.arch, *base);
+  std::cout << cm::describe_plan(cm::plan_run(cfg, a.ranks, arch), arch.model);
   return 0;
 }
 

@@ -21,9 +21,9 @@ std::vector<std::string> sites_of(const ModelSpec& model, const RankShard& shard
 
 }  // namespace
 
-FeatureInputs open_feature_inputs(const JobConfig& cfg, const JobInputs& in, Backend& backend) {
+FeatureInputs open_feature_inputs(const JobConfig& cfg, const ArchModel& arch, Backend& backend) {
   FeatureInputs fin;
-  fin.forward = make_forward(in.arch(), backend);
+  fin.forward = make_forward(arch, backend);
   for (size_t k = 0; k < cfg.experts.size(); ++k) {
     const ExpertConfig& e = cfg.experts[k];
     const std::string at = cfg.source + ": experts." + std::to_string(k) + ".exemplars";

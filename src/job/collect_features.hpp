@@ -21,7 +21,7 @@ struct FeatureInputs {
 
 // Throws cm::Error naming the configuration key and the file when an expert has no exemplars or they do not
 // fit the model.
-FeatureInputs open_feature_inputs(const JobConfig& cfg, const JobInputs& in, Backend& backend);
+FeatureInputs open_feature_inputs(const JobConfig& cfg, const ArchModel& arch, Backend& backend);
 
 // `model` with each site's rows per exemplar as the forward records them from the first task's exemplars
 // (token counts are known only from the exemplars), for the methods' cost models.

@@ -129,11 +129,20 @@ uint64_t peak_rss_bytes() {
 
 }  // namespace
 
-ShardPlan plan_run(const JobConfig& cfg, int ranks, const ModelSpec& model) {
+ShardPlan plan_run(const JobConfig& cfg, int ranks, const ArchModel& arch) {
   Params params(cfg.method_params, cfg.source + ": method");
   MergeContext ctx;
-  const std::unique_ptr<Method> method = build_method(cfg, params, ctx, model);
-  return make_plan(model, ranks, tensor_costs(*method, model));
+  std::unique_ptr<Method> method = build_method(cfg, params, ctx, arch.model);
+  // With exemplars, a method with features is costed with the rows they record, as `run` does.
+  ModelSpec costed;
+  const bool exemplars = std::all_of(cfg.experts.begin(), cfg.experts.end(),
+                                     [](const ExpertConfig& e) { return !e.exemplars_file.empty(); });
+  if (method->needs_features() && exemplars) {
+    const std::unique_ptr<Backend> cpu = make_backend("cpu", 1, cfg.source + ": runtime.backend");
+    costed = with_feature_rows(arch.model, open_feature_inputs(cfg, arch, *cpu));
+    method = build_method(cfg, params, ctx, costed);
+  }
+  return make_plan(arch.model, ranks, tensor_costs(*method, *ctx.model));
 }
 
 MergeReport run_merge(const JobConfig& cfg, Communicator& comm) {
@@ -163,7 +172,7 @@ MergeReport run_merge(const JobConfig& cfg, Communicator& comm) {
   FeatureInputs feature_inputs;
   ModelSpec costed;
   if (method->needs_features()) {
-    feature_inputs = open_feature_inputs(cfg, in, *backend);
+    feature_inputs = open_feature_inputs(cfg, in.arch(), *backend);
     costed = with_feature_rows(in.model(), feature_inputs);
     method = build_method(cfg, params, ctx, costed);
   }

@@ -2,6 +2,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "arch/registry.hpp"
 #include "comm/communicator.hpp"
 #include "job/config.hpp"
 #include "methods/linalg.hpp"
@@ -29,7 +30,8 @@ struct MergeReport {
 // cm::Error on bad input; no output exists then.
 MergeReport run_merge(const JobConfig& cfg, Communicator& comm);
 
-// The shard plan of a run's configuration for `ranks` ranks, from the checkpoints' headers (catmerge plan).
-ShardPlan plan_run(const JobConfig& cfg, int ranks, const ModelSpec& model);
+// The shard plan of a run's configuration for `ranks` ranks, from the checkpoints' headers (catmerge plan);
+// a method with features reads the exemplars, when every expert names them, for the rows they record.
+ShardPlan plan_run(const JobConfig& cfg, int ranks, const ArchModel& arch);
 
 }  // namespace cm
