@@ -55,7 +55,8 @@ struct Site {
   SiteKind kind = SiteKind::LinearInput;
   int64_t dim = 0;
   int stage = 0;
-  int64_t rows_per_exemplar = 0;  // rows one exemplar records here (tokens); 0 where the forward is unknown
+  int64_t rows_per_exemplar = 0;  // rows one exemplar records here; token models: 0 until the exemplars say
+                                  // (job/collect_features.hpp: with_feature_rows)
 };
 
 struct ModelSpec {

@@ -79,7 +79,7 @@ void store(TensorGather::Tensor& dest, DType dtype, int64_t first, const std::ve
 void merge_tensor(const JobInputs& in, const TensorSpec& t, Method& method, DType dtype, MergeBuffers& buf,
                   TensorGather::Tensor& dest, TensorGather& gather) {
   const std::vector<MergeUnit> units = units_of(t);
-  if (!method.elementwise()) {
+  if (!method.elementwise(t)) {
     buf.values.resize(1);
     buf.merged.resize(1);
     buf.stored.resize(1);

@@ -33,6 +33,8 @@ class Cat : public Method {
 
   bool needs_features() const override { return true; }
   std::vector<double> task_scales() const override { return alphas_; }
+  // 'other' tensors take the task-arithmetic sum alone; bases and masks need whole units.
+  bool elementwise(const TensorSpec& t) const override { return t.role == Role::Other; }
 
   // A linear unit: the forward pass's product for it, the removal bases' flop model and the projections;
   // every other tensor: the default pass.

@@ -214,6 +214,17 @@ Basis ConflictBases::formed(DenseOps& ops, size_t k, int c, const float* at, Con
   return b;
 }
 
+int64_t ConflictBases::task_bytes(size_t k) const {
+  const int64_t out = p_.out, nk = p_.rows[k].n, all = offset_.back();
+  const int64_t ma = static_cast<int64_t>(p_.num_tasks() - 1) * nk, m = ma + all - nk;
+  // The eigensolve of order n: a dense copy for the direct solve; above dense_max the probe's float32 copy
+  // and the shift's float64 factor.
+  const auto eigen = [&](int64_t n) { return n <= o_.eigen.dense_max ? 16 * n * n : 12 * n * n; };
+  const int64_t at = 4 * out * ma;
+  if (forms_[k] == ConflictForm::Formed) return at + 12 * out * out + eigen(out);  // G_k in float32 and float64
+  return at + 4 * (ma * ma + (m - ma) * ma) + 16 * m * m + eigen(m) + 8 * out * ma;  // C's blocks, C, M, A_k^T
+}
+
 bool ConflictBases::reduced(DenseOps& ops, size_t k, int c, const float* at, ConflictStats* stats,
                             Basis* basis) const {
   const int64_t out = p_.out, nk = p_.rows[k].n, all = offset_.back();

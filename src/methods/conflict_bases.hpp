@@ -90,6 +90,9 @@ class ConflictBases {
   // the unit when an eigensolver fails.
   Basis basis(DenseOps& ops, size_t k, int c, ConflictStats* stats) const;
   ConflictForm form(size_t k) const { return forms_[k]; }
+  // Bytes of scratch one call of basis(k) holds (its products, G_k or C and M, the eigensolver's copies), so a
+  // caller can keep the tasks it runs at once within a memory bound.
+  int64_t task_bytes(size_t k) const;
 
  private:
   Basis formed(DenseOps& ops, size_t k, int c, const float* at, ConflictStats* stats) const;

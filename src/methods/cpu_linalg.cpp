@@ -20,9 +20,17 @@ namespace {
 // when other processes share the cores OpenBLAS's spinning threads made the zoo's CAT bases 10 times slower
 // (5.8 s against 0.55 s beside a 2-thread job).
 constexpr double kOneThreadFlops = 2e8;
+// Scratch that tasks of one unit may always hold together, whatever the unit's size (ViT-L/14's MLP units
+// run two tasks of 400 MB side by side).
+constexpr int64_t kSideBySideBytes = int64_t{1} << 30;
+// Scratch a pooled HostDenseOps keeps between calls (ViT-L/14 MLP units: at most 0.75 GB, kept).
+constexpr int64_t kKeptBytes = int64_t{1} << 30;
 
 // Host ops kept between calls, so that a call reuses the buffers the previous one grew instead of faulting in
-// fresh pages for every unit. Any thread may take and give back.
+// fresh pages for every unit. Any thread may take and give back. Ops come back holding more than kKeptBytes
+// are emptied: each one serves as the shared ops of one call and a task's of the next, so kept whole they
+// would each grow to both (three of a LLaMA-7B MLP unit's are 10 GB), and faulting such buffers in again
+// costs a fraction of a second against the minutes of the unit that needs them.
 class OpsPool {
  public:
   std::unique_ptr<HostDenseOps> take() {
@@ -33,6 +41,7 @@ class OpsPool {
     return ops;
   }
   void give(std::unique_ptr<HostDenseOps> ops) {
+    if (ops->slot_bytes() > kKeptBytes) ops->release_slots();
     const std::lock_guard<std::mutex> lock(m_);
     free_.push_back(std::move(ops));
   }
@@ -75,7 +84,15 @@ class CpuLinalg : public Linalg {
     if (small) one.emplace();
     const ConflictBases solver(*shared, p, o_.conflict, stats);
     StepTimer timer(stats);
-    const int workers = std::min<int>(static_cast<int>(K), cpu_threads());
+    // Tasks run side by side, each on one BLAS thread, while their scratch together stays within the bytes
+    // of the unit's own K + 1 float32 tensors (or kSideBySideBytes, for small units); past that (a LLaMA
+    // MLP's G_k of order 11008 and its factor take 3 GB a task), as many as fit, down to one at a time with
+    // every thread in BLAS, so that memory follows the model's tensors and not the core count.
+    int64_t task_bytes = 1;
+    for (size_t k = 0; k < K; ++k) task_bytes = std::max(task_bytes, solver.task_bytes(k));
+    const int64_t unit_bytes = static_cast<int64_t>(K + 1) * p.out * p.in * 4;
+    const int64_t fit = std::max<int64_t>(1, std::max(unit_bytes, kSideBySideBytes) / task_bytes);
+    const int workers = static_cast<int>(std::min<int64_t>({static_cast<int64_t>(K), cpu_threads(), fit}));
     std::vector<std::unique_ptr<PooledOps>> ops;
     for (int w = 0; w < workers; ++w) ops.push_back(std::make_unique<PooledOps>(pool_));
     std::vector<ConflictStats> counts(static_cast<size_t>(workers));

@@ -24,7 +24,7 @@ class Dare : public Method {
     }
   }
 
-  bool elementwise() const override { return true; }
+  bool elementwise(const TensorSpec&) const override { return true; }
   void merge(const MergeUnit& unit, const std::vector<float>& base, TaskVectors& tasks, float* merged) override {
     const uint64_t name_hash = fnv1a64(unit.name());
     const float one_minus_p = static_cast<float>(1.0 - p_);

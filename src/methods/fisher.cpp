@@ -14,7 +14,7 @@ class Fisher : public Method {
  public:
   explicit Fisher(const MergeContext& ctx) : ctx_(ctx) {}
 
-  bool elementwise() const override { return true; }
+  bool elementwise(const TensorSpec&) const override { return true; }
   void merge(const MergeUnit& unit, const std::vector<float>& base, TaskVectors& tasks, float* merged) override {
     CM_ASSERT(ctx_.fisher != nullptr);
     float* num = merged;

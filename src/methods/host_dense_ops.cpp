@@ -37,6 +37,18 @@ T* slot_memory(std::vector<std::vector<T>>& slots, int slot, int64_t count) {
 }  // namespace
 
 float* HostDenseOps::floats(int slot, int64_t count) { return slot_memory(floats_, slot, count); }
+
+int64_t HostDenseOps::slot_bytes() const {
+  int64_t bytes = 0;
+  for (const auto& s : floats_) bytes += static_cast<int64_t>(s.capacity() * sizeof(float));
+  for (const auto& s : doubles_) bytes += static_cast<int64_t>(s.capacity() * sizeof(double));
+  return bytes;
+}
+
+void HostDenseOps::release_slots() {
+  floats_ = {};
+  doubles_ = {};
+}
 double* HostDenseOps::doubles(int slot, int64_t count) { return slot_memory(doubles_, slot, count); }
 
 void HostDenseOps::copy(const double* src, double* dst, int64_t count) {

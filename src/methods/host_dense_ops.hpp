@@ -48,6 +48,10 @@ class HostDenseOps : public DenseOps {
   bool eigh(int64_t m, double* a, int64_t lda, double* w) override;
   bool top_eigh(int64_t n, double* a, int64_t lda, int64_t count, double* w, double* v, int64_t ldv) override;
 
+  // Bytes the slots hold, and giving them all back.
+  int64_t slot_bytes() const;
+  void release_slots();
+
  private:
   std::vector<std::vector<float>> floats_;
   std::vector<std::vector<double>> doubles_;

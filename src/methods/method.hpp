@@ -4,7 +4,7 @@
 // and writes the merged float32 values of that unit. Methods that need whole-model statistics compute
 // them in prepare(), which may stream over every unit of this process as often as it needs and reduce
 // across processes through the Reducer, so the result is the same for any number of ranks. An element-wise
-// method (elementwise()) is also given row blocks of units, from several threads at once.
+// method (elementwise(t)) is also given row blocks of units, from several threads at once.
 #include <functional>
 #include <memory>
 #include <string>
@@ -65,10 +65,12 @@ class Method {
   // merge() calls of each unit, the job gives prepare_unit() a stream over that unit alone.
   virtual bool unit_statistics() const { return false; }
   virtual void prepare_unit(UnitStream&) {}
-  // Whether, after prepare(), each merged entry depends only on the same entry of base and tasks (and its
-  // flat index): merge() may then be given row blocks of a unit (a MergeUnit with the block's offset and
-  // shape), and calls on disjoint blocks may run at the same time on different threads.
-  virtual bool elementwise() const { return false; }
+  // Whether, after prepare(), each merged entry of tensor t depends only on the same entry of base and tasks
+  // (and its flat index): merge() may then be given row blocks of its units (a MergeUnit with the block's
+  // offset and shape), and calls on disjoint blocks may run at the same time on different threads. Methods
+  // that need whole units for some roles (CAT, RegMean) are element-wise on the others, whose units (a
+  // LLaMA embedding: 131 M values a checkpoint) then never sit whole in memory.
+  virtual bool elementwise(const TensorSpec& t) const = 0;
   // The work of merging tensor t, in flop-like units comparable across tensors and methods: what the shard
   // plan balances. Default: a pass over the base and every task vector of the tensor.
   virtual double cost(const TensorSpec& t) const;

@@ -75,7 +75,7 @@ StatScope read_scope(Params& params);
 class ScopedStatisticsMethod : public Method {
  public:
   void prepare(UnitStream& stream) override;
-  bool elementwise() const override { return true; }
+  bool elementwise(const TensorSpec&) const override { return true; }
   bool unit_statistics() const override { return scope_ == StatScope::Tensor; }
   void prepare_unit(UnitStream& stream) override;
 

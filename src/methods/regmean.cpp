@@ -17,6 +17,8 @@ class RegMean : public Method {
       : ctx_(ctx), reduction_(number_in(params, "reduction", 0.95, kUnit)) {}
 
   bool needs_features() const override { return true; }
+  // Everything but a linear map is averaged.
+  bool elementwise(const TensorSpec& t) const override { return t.role != Role::Linear; }
 
   // A linear unit: its Gram matrices, the products W_k G_k and the Cholesky solve.
   double cost(const TensorSpec& t) const override {

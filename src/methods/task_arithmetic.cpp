@@ -7,7 +7,7 @@ namespace {
 class TaskArithmetic : public Method {
  public:
   explicit TaskArithmetic(std::vector<double> alphas) : alphas_(std::move(alphas)) {}
-  bool elementwise() const override { return true; }
+  bool elementwise(const TensorSpec&) const override { return true; }
   void merge(const MergeUnit&, const std::vector<float>& base, TaskVectors& tasks, float* merged) override {
     task_arithmetic(base, tasks, alphas_, merged);
   }

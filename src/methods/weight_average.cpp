@@ -17,7 +17,7 @@ namespace {
 
 class WeightAverage : public Method {
  public:
-  bool elementwise() const override { return true; }
+  bool elementwise(const TensorSpec&) const override { return true; }
   void merge(const MergeUnit&, const std::vector<float>& base, TaskVectors& tasks, float* merged) override {
     weight_average(base, tasks, merged);
   }
