@@ -172,7 +172,7 @@ std::string llama_forward_unsupported(const LlamaConfig& c) {
   if (!c.has_config || c.heads <= 0)
     return "the forward pass needs the model's config.json with num_attention_heads";
   if (c.model_type != "llama" && c.model_type != "mistral" && c.model_type != "qwen2")
-    return "the forward pass of model_type '" + c.model_type + "' is not implemented (llama, mistral, qwen2)";
+    return "model_type '" + c.model_type + "' has no decoder forward in catmerge (it runs llama, mistral and qwen2)";
   return "";
 }
 

@@ -139,7 +139,7 @@ TEST_F(LlamaArch, TheForwardNeedsAConfigAndAKnownModelType) {
   gemma["model_type"] = "gemma";
   const auto g = shapes(gemma, tiny_tensors("model.", true));
   EXPECT_THAT(test::error_of([&] { make_forward(describe_model("llama", *g), *backend); }),
-              HasSubstr("model_type 'gemma' is not implemented"));
+              HasSubstr("model_type 'gemma' has no decoder forward"));
 }
 
 TEST_F(LlamaArch, SlidingWindowsPerLayer) {
