@@ -46,7 +46,7 @@ for method in $methods; do
     wall=$(echo "$(date +%s.%N) - $start" | bc)
     base_time=${base_time:-$wall} first_ranks=${first_ranks:-$ranks}
     features=$(grep -oE 'features [0-9.e+-]+,' "$log" | tr -d , | cut -d' ' -f2)
-    merge=$(grep -oE 'merge [0-9.e+-]+, write' "$log" | cut -d' ' -f2 | tr -d ,)
+    merge=$(grep -oE 'merge [0-9.e+-]+ \(output' "$log" | cut -d' ' -f2)
     bytes=$(grep -oE 'read [0-9]+ bytes, shard [0-9]+' "$log" | awk '{printf "%.0fM/%.0fM ", $2/1e6, $5/1e6}' || true)
     speedup=$(echo "$base_time / $wall" | bc -l)
     printf '%-6s %5d %9.2f %9.2f %9.2f %9.2f  %s\n' "${method:0:6}" "$ranks" "$wall" "$features" "$merge" \

@@ -4,5 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+# CATMERGE_TOOLS_PYTHON (scripts/test.sh sets it): the Python of the tools' and oracle tests.
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  ${CATMERGE_TOOLS_PYTHON:+-DCATMERGE_TOOLS_PYTHON="$CATMERGE_TOOLS_PYTHON"} >/dev/null
 cmake --build build -j"$(nproc)" ${1:+--target "$@"}

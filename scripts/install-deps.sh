@@ -9,7 +9,7 @@ packages=(
   libyaml-cpp-dev nlohmann-json3-dev libxxhash-dev
   libgtest-dev
   openmpi-bin libopenmpi-dev
-  python3-h5py python3-numpy python3-xxhash
+  python3-h5py python3-numpy python3-xxhash python3-venv
   gnuplot-nox
 )
 missing=()

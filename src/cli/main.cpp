@@ -1,4 +1,4 @@
-// catmerge command line: run, eval, plan, inspect, version. Every error is one line on stderr; under several
+// catmerge command line: run, eval, plan, export, inspect, version. Every error is one line on stderr; under several
 // ranks the failing rank names itself and ends every rank of the job (MPI_Abort), so none hangs.
 #include <algorithm>
 #include <cstdio>
@@ -16,6 +16,7 @@
 #include "io/temp_files.hpp"
 #include "job/config.hpp"
 #include "job/eval.hpp"
+#include "job/export.hpp"
 #include "job/inspect.hpp"
 #include "job/merge_job.hpp"
 #include "plan/shard_plan.hpp"
@@ -26,6 +27,8 @@ const char* const kUsage =
     "usage: catmerge run CONFIG.yaml [--set key=value ...]   merge the experts the configuration names\n"
     "       catmerge plan CONFIG.yaml --ranks N [--set ...]  the shard plan for N ranks, from headers only\n"
     "       catmerge eval CONFIG.yaml --model MERGED.h5      per-task accuracy (see README \"Evaluation\")\n"
+    "       catmerge export MERGED.h5 OUT_DIR [--base DIR] [--shard-size S] [--dtype D]\n"
+    "                                                        an output as a HuggingFace directory\n"
     "       catmerge inspect PATH                            list tensors, dtypes, shapes and roles\n"
     "       catmerge version\n";
 
@@ -104,9 +107,9 @@ int run(int local_rank, cm::Communicator& world, std::shared_ptr<cm::Communicato
   const auto gb = [](uint64_t bytes) { return static_cast<double>(bytes) / 1e9; };
   const uint64_t peak = *std::max_element(r.peak_rss.begin(), r.peak_rss.end());
   std::printf("catmerge: wrote %s (%s, %zu experts, %d ranks) in %.3g s [open %.3g, features %.3g, prepare %.3g, "
-              "merge %.3g, write %.3g]; peak RSS %.2f GB (largest rank), inputs %.2f GB\n",
+              "merge %.3g (output writes %.3g), write %.3g]; peak RSS %.2f GB (largest rank), inputs %.2f GB\n",
               cfg.output_path.c_str(), cfg.method.c_str(), cfg.experts.size(), job->size(), r.total, r.open,
-              r.features, r.prepare, r.merge, r.write, gb(peak), gb(r.input_bytes));
+              r.features, r.prepare, r.merge, r.output_io[0], r.write, gb(peak), gb(r.input_bytes));
   if (cfg.method == "cat")
     std::printf("  cat on rank 0: products %.3g s, bases %.3g s (thread time: A %.3g s, G or C and M %.3g s, eigensolves "
                 "%.3g s), projection %.3g s; tasks %lld formed, %lld reduced; eigensolves %lld direct, %lld shift-invert, "
@@ -118,9 +121,10 @@ int run(int local_rank, cm::Communicator& world, std::shared_ptr<cm::Communicato
                 static_cast<long long>(r.cat.fallback), static_cast<long long>(r.cat.shift_factorisations),
                 static_cast<long long>(r.cat.shift_applies), gb(r.feature_bytes));
   for (size_t k = 0; k < r.bytes_read.size() && job->size() > 1; ++k)
-    std::printf("  rank %zu: read %llu bytes, shard %llu bytes (base checkpoint), cost %.4g, shard done at %.3g s, peak RSS %.2f GB\n",
+    std::printf("  rank %zu: read %llu bytes, shard %llu bytes (base checkpoint), cost %.4g, shard done at %.3g s, "
+                "output writes %.3g s, peak RSS %.2f GB\n",
                 k, static_cast<unsigned long long>(r.bytes_read[k]), static_cast<unsigned long long>(r.shard_bytes[k]),
-                r.shard_cost[k], r.shard_seconds[k], gb(r.peak_rss[k]));
+                r.shard_cost[k], r.shard_seconds[k], r.output_io[k], gb(r.peak_rss[k]));
   std::fflush(stdout);
   return 0;
 }
@@ -149,6 +153,10 @@ int main(int argc, char** argv) {
     });
   try {
     if (command == "plan") return plan(args);
+    if (command == "export") {
+      cm::remove_temp_files_on_signal();
+      return cm::export_command(args);
+    }
     if (command == "inspect" && args.size() == 1) {
       cm::inspect_checkpoint(args[0], std::cout);
       return 0;

@@ -17,12 +17,28 @@ const char* dtype_name(DType t) {
   return "?";
 }
 
+const char* torch_dtype_name(DType t) {
+  switch (t) {
+    case DType::F32: return "float32";
+    case DType::F16: return "float16";
+    case DType::BF16: return "bfloat16";
+  }
+  return "?";
+}
+
 size_t dtype_size(DType t) { return t == DType::F32 ? 4 : 2; }
 
 std::optional<DType> parse_dtype(std::string_view s) {
   if (s == "F32") return DType::F32;
   if (s == "F16") return DType::F16;
   if (s == "BF16") return DType::BF16;
+  return std::nullopt;
+}
+
+std::optional<DType> parse_user_dtype(std::string_view s) {
+  if (s == "f32") return DType::F32;
+  if (s == "f16") return DType::F16;
+  if (s == "bf16") return DType::BF16;
   return std::nullopt;
 }
 

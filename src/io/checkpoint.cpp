@@ -15,4 +15,13 @@ std::vector<float> Checkpoint::read(const std::string& name) const {
   return out;
 }
 
+const std::vector<OtherTensorInfo>& Checkpoint::other_tensors() const {
+  static const std::vector<OtherTensorInfo> none;
+  return none;
+}
+
+void Checkpoint::read_stored(const std::string& name, uint64_t, uint64_t, void*) const {
+  fail(file_of(name), "no non-float tensor '" + name + "'");
+}
+
 }  // namespace cm

@@ -4,6 +4,7 @@
 //   - a single .safetensors file
 //   - an HDF5 file written by catmerge (datasets at the root, see README.md "Output format")
 // Tensors are read one at a time, converted to float32; nothing is read before it is asked for.
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,6 +34,10 @@ class Checkpoint {
   virtual void read_into(const std::string& name, int64_t first, int64_t count, float* out) const = 0;
   // The whole tensor.
   std::vector<float> read(const std::string& name) const;
+  // Every tensor catmerge does not read as float, in container order; only safetensors files hold them.
+  virtual const std::vector<OtherTensorInfo>& other_tensors() const;
+  // Bytes [offset, offset + n) of one of those as the file stores them.
+  virtual void read_stored(const std::string& name, uint64_t offset, uint64_t n, void* out) const;
   // Hints: the tensor's bytes are needed soon; they are no longer needed in this process's memory.
   virtual void will_need(const std::string&) const {}
   virtual void release(const std::string&) const {}
@@ -47,6 +52,10 @@ class Checkpoint {
 
   // Text of the HuggingFace config.json (or open_clip_config.json) beside the weights; empty if none.
   virtual const std::string& config_json() const = 0;
+
+  // What the writer recorded of how the weights were made: a safetensors file's __metadata__ (the first shard's),
+  // or a catmerge HDF5 file's root attributes catmerge_version, arch, method and hyperparameters.
+  virtual std::map<std::string, std::string> metadata() const { return {}; }
 };
 
 // Opens any of the containers above; throws cm::Error naming the path when it is none of them.

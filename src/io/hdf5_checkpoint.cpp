@@ -20,9 +20,11 @@ class Hdf5Checkpoint final : public Checkpoint {
   std::string file_of(const std::string&) const override { return path_; }
   std::vector<std::string> files() const override { return {path_}; }
   const std::string& config_json() const override { return config_; }
+  std::map<std::string, std::string> metadata() const override { return metadata_; }
 
  private:
   std::string path_, config_;
+  std::map<std::string, std::string> metadata_;
   h5::Id file_;
   std::vector<TensorInfo> tensors_;
   std::unordered_map<std::string, size_t> index_;
@@ -49,6 +51,8 @@ Hdf5Checkpoint::Hdf5Checkpoint(const std::string& path) : path_(path) {
   file_ = h5::check(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), path, "cannot open as HDF5");
   const h5::Id root = h5::check(H5Gopen2(file_.get(), "/", H5P_DEFAULT), path, "cannot open the root group");
   config_ = h5::string_attr(root.get(), "config_json", path).value_or("");
+  for (const char* key : {"catmerge_version", "arch", "method", "hyperparameters"})
+    if (const auto v = h5::string_attr(root.get(), key, path)) metadata_[key] = *v;
   for (const std::string& name : root_links(root.get(), path)) {
     const h5::Id obj = h5::check(H5Oopen(root.get(), name.c_str(), H5P_DEFAULT), path, "cannot open '" + name + "'");
     if (H5Iget_type(obj.get()) != H5I_DATASET) continue;

@@ -12,14 +12,15 @@
 
 #include "common/dtype.hpp"
 #include "io/h5.hpp"
+#include "io/tensor_sink.hpp"
 
 namespace cm {
 
-class Hdf5Writer {
+class Hdf5Writer final : public TensorSink {
  public:
   explicit Hdf5Writer(std::string final_path);
   // Without commit(): closes and removes the temporary file.
-  ~Hdf5Writer();
+  ~Hdf5Writer() override;
   Hdf5Writer(const Hdf5Writer&) = delete;
   Hdf5Writer& operator=(const Hdf5Writer&) = delete;
 
@@ -31,9 +32,9 @@ class Hdf5Writer {
   // Writes a declared tensor's values (float32, row-major, converted to its dtype).
   void write_tensor(const std::string& name, const float* data);
   // Writes a declared tensor's values already stored as its dtype (dtype_size bytes each, little-endian).
-  void write_stored(const std::string& name, const void* bytes);
+  void write_stored(const std::string& name, const void* bytes) override;
   // Bytes [offset, offset + n) of that stored form. Any thread, any order; each byte once.
-  void write_stored_bytes(const std::string& name, uint64_t offset, const void* bytes, size_t n);
+  void write_stored_bytes(const std::string& name, uint64_t offset, const void* bytes, size_t n) override;
   // Both at once.
   void write_tensor(const std::string& name, DType dtype, const std::vector<int64_t>& shape, const float* data);
 

@@ -49,12 +49,19 @@ class SafetensorsCheckpoint final : public Checkpoint {
   void read_into(const std::string& name, int64_t first, int64_t count, float* out) const override {
     shard(name).read_into(name, first, count, out);
   }
+  const std::vector<OtherTensorInfo>& other_tensors() const override { return others_; }
+  void read_stored(const std::string& name, uint64_t offset, uint64_t n, void* out) const override {
+    shard(name).read_stored(name, offset, n, out);
+  }
   void will_need(const std::string& name) const override { shard(name).will_need(name); }
   void release(const std::string& name) const override { shard(name).release(name); }
   std::vector<const SafetensorsFile*> shards() const override;
   std::string file_of(const std::string& name) const override;
   std::vector<std::string> files() const override;
   const std::string& config_json() const override { return config_; }
+  std::map<std::string, std::string> metadata() const override {
+    return shards_.empty() ? std::map<std::string, std::string>{} : shards_.front()->metadata();
+  }
 
  private:
   const SafetensorsFile& shard(const std::string& name) const;  // cm::Error naming path_ if absent
@@ -62,6 +69,7 @@ class SafetensorsCheckpoint final : public Checkpoint {
   std::string path_, config_file_, index_file_, config_;
   std::vector<std::unique_ptr<SafetensorsFile>> shards_;
   std::vector<TensorInfo> tensors_;
+  std::vector<OtherTensorInfo> others_;
   std::unordered_map<std::string, size_t> shard_of_;  // every listed tensor, float or not
   std::unordered_map<std::string, size_t> float_index_;
 };
@@ -79,7 +87,10 @@ const SafetensorsFile& SafetensorsCheckpoint::add(const std::string& file) {
     float_index_[t.name] = tensors_.size();
     tensors_.push_back(t);
   }
-  for (const OtherTensorInfo& t : shard.other_tensors()) claim(t.name);
+  for (const OtherTensorInfo& t : shard.other_tensors()) {
+    claim(t.name);
+    others_.push_back(t);
+  }
   return shard;
 }
 

@@ -18,15 +18,6 @@ using nlohmann::json;
 // The header-length limit of the reference implementation (safetensors' MAX_HEADER_SIZE).
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;
 
-// Element size of every dtype the format defines.
-uint64_t element_size(const std::string& dtype) {
-  static const std::unordered_map<std::string, uint64_t> sizes = {
-      {"BOOL", 1}, {"U8", 1},  {"I8", 1},  {"U16", 2}, {"I16", 2}, {"F16", 2},     {"BF16", 2},   {"U32", 4},
-      {"I32", 4},  {"F32", 4}, {"F64", 8}, {"U64", 8}, {"I64", 8}, {"F8_E4M3", 1}, {"F8_E5M2", 1}};
-  const auto it = sizes.find(dtype);
-  return it == sizes.end() ? 0 : it->second;
-}
-
 std::string tensor(const std::string& name) { return "tensor '" + name + "'"; }
 
 std::string offsets_string(uint64_t begin, uint64_t end) {
@@ -49,7 +40,7 @@ HeaderEntry parse_entry(const std::string& path, const std::string& name, const 
   const auto dtype = v.find("dtype");
   if (dtype == v.end() || !dtype->is_string()) fail(path, where + ": missing or non-string 'dtype'");
   e.dtype = dtype->get<std::string>();
-  const uint64_t elem = element_size(e.dtype);
+  const uint64_t elem = safetensors_element_size(e.dtype);
   if (elem == 0) fail(path, where + ": unknown dtype '" + e.dtype + "'");
 
   const auto shape = v.find("shape");
@@ -104,6 +95,14 @@ json parse_json(const std::string& path, const char* text, size_t size) {
 }
 
 }  // namespace
+
+uint64_t safetensors_element_size(const std::string& dtype) {
+  static const std::unordered_map<std::string, uint64_t> sizes = {
+      {"BOOL", 1}, {"U8", 1},  {"I8", 1},  {"U16", 2}, {"I16", 2}, {"F16", 2},     {"BF16", 2},   {"U32", 4},
+      {"I32", 4},  {"F32", 4}, {"F64", 8}, {"U64", 8}, {"I64", 8}, {"F8_E4M3", 1}, {"F8_E5M2", 1}};
+  const auto it = sizes.find(dtype);
+  return it == sizes.end() ? 0 : it->second;
+}
 
 SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path), map_(path), digests_(map_.size()) {
   if (map_.size() < 8)
@@ -223,6 +222,15 @@ void SafetensorsFile::read_into(const std::string& name, int64_t first, int64_t 
     out += n;
     at += n * esize;
   }
+}
+
+void SafetensorsFile::read_stored(const std::string& name, uint64_t offset, uint64_t n, void* out) const {
+  const auto it = entries_.find(name);
+  if (it == entries_.end()) fail(path_, "no " + tensor(name));
+  CM_ASSERT(offset + n <= it->second.bytes);
+  const uint64_t at = static_cast<uint64_t>(data_ - map_.data()) + it->second.begin + offset;
+  std::memcpy(out, map_.data() + at, n);
+  digests_.hash_ending_in(at, at + n, map_.data());
 }
 
 void SafetensorsFile::will_need(const std::string& name) const {

@@ -15,13 +15,8 @@
 
 namespace cm {
 
-// A tensor whose dtype catmerge does not read as float (integers, BOOL, 8-bit floats, F64),
-// listed so that inspection and error messages can still see it.
-struct OtherTensorInfo {
-  std::string name;
-  std::string dtype;  // safetensors spelling, e.g. "I64"
-  std::vector<int64_t> shape;
-};
+// Bytes per element of a safetensors dtype ("F32", "I64", "BOOL", ...); 0 for a name the format does not define.
+uint64_t safetensors_element_size(const std::string& dtype);
 
 class SafetensorsFile {
  public:
@@ -47,6 +42,8 @@ class SafetensorsFile {
   // Elements [first, first + count) of the flattened tensor into out, float32. The file's content-hash leaves
   // that end inside the bytes read are computed on the way (digests()). Any thread may call it.
   void read_into(const std::string& name, int64_t first, int64_t count, float* out) const;
+  // Bytes [offset, offset + n) of any tensor (float or not) as stored, hashing the leaves they complete.
+  void read_stored(const std::string& name, uint64_t offset, uint64_t n, void* out) const;
   // MappedFile's hints for the tensor's bytes, or for any bytes of the file.
   void will_need(const std::string& name) const;
   void release(const std::string& name) const;

@@ -1,7 +1,10 @@
 #include "job/config.hpp"
 
+#include <charconv>
+#include <cmath>
 #include <map>
 #include <set>
+#include <utility>
 
 #include "arch/registry.hpp"
 #include "common/error.hpp"
@@ -18,7 +21,7 @@ const std::map<std::string, std::set<std::string>>& sections() {
       {"experts", {"name", "path", "exemplars", "fisher"}},
       {"method", {}},
       {"features", {"exemplars", "model"}},
-      {"output", {"path", "dtype"}},
+      {"output", {"path", "format", "shard_size", "dtype"}},
       {"runtime", {"backend", "threads"}},
       {"eval", {"heads", "data", "tasks", "batch"}},  // read by `catmerge eval` (job/eval_config.cpp)
   };
@@ -94,9 +97,19 @@ JobConfig load_config(const std::string& file, const std::vector<std::string>& s
   r.known_keys(out, "output", sections().at("output"));
   if (!out["path"]) r.bad("output.path", "missing");
   c.output_path = r.path(out["path"], "output.path");
+  const bool h5_path = c.output_path.size() > 3 && (c.output_path.rfind(".h5") == c.output_path.size() - 3 ||
+                                                    c.output_path.rfind(".hdf5") == c.output_path.size() - 5);
+  if (out["format"] && r.one_of(out["format"], "output.format", {"hdf5", "safetensors"}) == "safetensors") {
+    if (h5_path) r.bad("output.format", "safetensors writes a directory, but output.path names an HDF5 file");
+    c.output_format = OutputFormat::Safetensors;
+  }
+  if (out["shard_size"]) {
+    if (c.output_format != OutputFormat::Safetensors) r.bad("output.shard_size", "only format: safetensors has shards");
+    c.shard_size = parse_byte_size(r.text(out["shard_size"], "output.shard_size"), file + ": output.shard_size");
+  }
   if (out["dtype"]) {
     const std::string d = r.one_of(out["dtype"], "output.dtype", {"base", "f32", "f16", "bf16"});
-    if (d != "base") c.output_dtype = d == "f32" ? DType::F32 : d == "f16" ? DType::F16 : DType::BF16;
+    if (d != "base") c.output_dtype = parse_user_dtype(d);
   }
 
   if (const YAML::Node rt = root["runtime"]) {
@@ -109,6 +122,24 @@ JobConfig load_config(const std::string& file, const std::vector<std::string>& s
   emit << root;
   c.text = emit.c_str();
   return c;
+}
+
+uint64_t parse_byte_size(const std::string& text, const std::string& where) {
+  static const std::vector<std::pair<std::string, double>> units = {
+      {"KiB", 1024.0}, {"MiB", 1048576.0}, {"GiB", 1073741824.0}, {"TiB", 1099511627776.0},
+      {"KB", 1e3},     {"MB", 1e6},        {"GB", 1e9},           {"TB", 1e12},
+      {"B", 1.0},      {"", 1.0}};
+  for (const auto& [unit, scale] : units) {
+    if (text.size() <= unit.size() || text.compare(text.size() - unit.size(), unit.size(), unit) != 0) continue;
+    const std::string number = text.substr(0, text.size() - unit.size());
+    double v = 0;
+    const auto r = std::from_chars(number.data(), number.data() + number.size(), v);
+    if (r.ec != std::errc() || r.ptr != number.data() + number.size()) break;
+    const double bytes = std::floor(v * scale);
+    if (!(bytes >= 1) || bytes > 1e18) break;
+    return static_cast<uint64_t>(bytes);
+  }
+  fail(where, "expected a size such as 5GB, 500MB, 2GiB or a number of bytes, got '" + text + "'");
 }
 
 const char* feature_model_name(FeatureModel m) { return m == FeatureModel::Scaled ? "scaled" : "expert"; }

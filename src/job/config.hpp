@@ -1,5 +1,6 @@
 #pragma once
 // The job configuration (YAML, README "Configuration"): parsed, checked key by key, paths resolved.
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -12,6 +13,13 @@ namespace cm {
 // features.model (METHODS.md "Feature model"): the expert theta_k, or theta_0 + alpha_k T_k.
 enum class FeatureModel { Expert, Scaled };
 const char* feature_model_name(FeatureModel m);  // "expert", "scaled"
+
+// output.format (README "Output format"): one HDF5 file, or a HuggingFace directory of safetensors shards.
+enum class OutputFormat { Hdf5, Safetensors };
+
+// "5GB", "500MiB", "1.5GB", "4096" (bytes): decimal units as HuggingFace reads them (KB, MB, GB, TB), binary
+// ones with an i (KiB ... TiB). Throws cm::Error naming `where` unless it is a whole positive size.
+uint64_t parse_byte_size(const std::string& text, const std::string& where);
 
 struct ExpertConfig {
   std::string name;
@@ -32,6 +40,8 @@ struct JobConfig {
   int exemplars = 2;
   FeatureModel feature_model = FeatureModel::Expert;
   std::string output_path;
+  OutputFormat output_format = OutputFormat::Hdf5;
+  uint64_t shard_size = 5'000'000'000;  // output.shard_size: bytes of tensor data per safetensors shard
   std::optional<DType> output_dtype;  // output.dtype; none: each tensor as the base stores it
   std::string backend = "auto";
   int threads = 0;

@@ -1,6 +1,7 @@
 #include "job/gather.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 
 #include "common/error.hpp"
@@ -8,14 +9,20 @@
 namespace cm {
 
 TensorGather::TensorGather(const ShardPlan& plan, const ModelSpec& model, std::vector<uint64_t> bytes,
-                           Communicator& comm, Hdf5Writer* out, std::function<void(int)> written, uint64_t budget)
+                           Communicator& comm, Route route, TensorSink* out, std::function<void(int)> written,
+                           uint64_t budget)
     : plan_(plan),
       model_(model),
       bytes_(std::move(bytes)),
       comm_(comm),
+      route_(route),
       out_(out),
       written_(std::move(written)),
       budget_(budget) {
+  if (route == Route::Local) {
+    CM_ASSERT(out != nullptr);
+    return;
+  }
   CM_ASSERT((comm.rank() == 0) == (out != nullptr));
   if (comm.rank() != 0) return;
   for (const RankShard& s : plan.ranks) next_.push_back(s.first_tensor);
@@ -34,8 +41,22 @@ TensorGather::Bytes TensorGather::buffer(int t) {
   return b;
 }
 
+namespace {
+
+uint64_t ns_since(std::chrono::steady_clock::time_point t) {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t).count());
+}
+
+}  // namespace
+
 void TensorGather::Tensor::store(uint64_t offset, const void* data, size_t n) {
-  if (out_) return out_->write_stored_bytes(*name_, offset, data, n);
+  if (out_) {
+    const auto start = std::chrono::steady_clock::now();
+    out_->write_stored_bytes(*name_, offset, data, n);
+    *write_ns_ += ns_since(start);
+    return;
+  }
   CM_ASSERT(offset + n <= bytes_.size());
   std::memcpy(bytes_.data() + offset, data, n);
 }
@@ -45,6 +66,7 @@ TensorGather::Tensor TensorGather::begin(int t) {
   tensor.index_ = t;
   tensor.name_ = &model_.tensors[t].name;
   tensor.out_ = out_;
+  tensor.write_ns_ = &write_ns_;
   if (!out_) tensor.bytes_ = buffer(t);
   return tensor;
 }
@@ -92,7 +114,9 @@ void TensorGather::post_receives() {
 
 void TensorGather::complete(Transfer& tr) {
   if (out_) {
+    const auto start = std::chrono::steady_clock::now();
     out_->write_stored(model_.tensors[tr.tensor].name, tr.bytes.data());
+    write_ns_ += ns_since(start);
     if (written_) written_(tr.tensor);
   }
   flight_bytes_ -= bytes_[tr.tensor];
@@ -113,7 +137,7 @@ void TensorGather::poll() {
     complete(*it);
     it = flight_.erase(it);
   }
-  if (out_) post_receives();
+  if (out_ && route_ == Route::ToRoot) post_receives();
 }
 
 void TensorGather::finish() {

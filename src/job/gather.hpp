@@ -6,6 +6,9 @@
 // tensor larger than that); rank 0 has receives for at most as many bytes posted at a time, handed round the
 // senders. A transfer moves only when rank 0 drives it (between its units: seconds apart under CAT), so the
 // budget is what lets a sender run ahead meanwhile; it bounds memory, and no rank holds its whole shard.
+// With a safetensors output nothing moves: every rank writes its own tensors into its own shards
+// (job/hf_output.hpp), and the gather only reports each tensor done.
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -13,7 +16,7 @@
 #include <vector>
 
 #include "comm/communicator.hpp"
-#include "io/hdf5_writer.hpp"
+#include "io/tensor_sink.hpp"
 #include "plan/shard_plan.hpp"
 
 namespace cm {
@@ -23,7 +26,7 @@ class TensorGather {
   using Bytes = std::vector<unsigned char>;
 
   // One of this rank's tensors on its way out: its stored bytes (output dtype) go straight into the output
-  // file on rank 0, and into a buffer to send elsewhere.
+  // where this rank writes it, and into a buffer to send to rank 0 otherwise.
   class Tensor {
    public:
     // Bytes [offset, offset + n) of the tensor. Any thread; disjoint ranges, each byte once.
@@ -32,15 +35,18 @@ class TensorGather {
    private:
     friend class TensorGather;
     int index_ = 0;
-    Hdf5Writer* out_ = nullptr;
+    TensorSink* out_ = nullptr;
+    std::atomic<uint64_t>* write_ns_ = nullptr;
     const std::string* name_ = nullptr;
     Bytes bytes_;
   };
 
-  // bytes[t]: the stored size of tensor t (output dtype). out: rank 0's writer (nullptr elsewhere).
-  // written(t): called on rank 0 after tensor t is written (progress).
+  // Where tensors go: all to rank 0's writer, or each into its own rank's.
+  enum class Route { ToRoot, Local };
+  // bytes[t]: the stored size of tensor t (output dtype). out: where this rank writes (ToRoot: rank 0's writer,
+  // nullptr elsewhere). written(t): called after tensor t is written here (progress).
   TensorGather(const ShardPlan& plan, const ModelSpec& model, std::vector<uint64_t> bytes, Communicator& comm,
-               Hdf5Writer* out, std::function<void(int)> written, uint64_t budget = kDefaultBudget);
+               Route route, TensorSink* out, std::function<void(int)> written, uint64_t budget = kDefaultBudget);
   static constexpr uint64_t kDefaultBudget = uint64_t{64} << 20;
   ~TensorGather();
   TensorGather(const TensorGather&) = delete;
@@ -53,6 +59,8 @@ class TensorGather {
   void poll();
   // After this rank's last tensor: every transfer done, and on rank 0 every tensor written.
   void finish();
+  // Seconds spent writing into this rank's output so far, summed over the threads that wrote.
+  double write_seconds() const { return static_cast<double>(write_ns_.load()) * 1e-9; }
 
  private:
   struct Transfer {
@@ -63,7 +71,7 @@ class TensorGather {
   Bytes buffer(int t);  // reusing a free one
   // Whether `bytes` more fit in flight: always when nothing is.
   bool fits(uint64_t bytes) const { return flight_.empty() || flight_bytes_ + bytes <= budget_; }
-  void post_receives();
+  void post_receives();  // rank 0 of Route::ToRoot
   void complete(Transfer& t);
   void retire_front();  // the oldest transfer, done
 
@@ -71,7 +79,8 @@ class TensorGather {
   const ModelSpec& model_;
   std::vector<uint64_t> bytes_;
   Communicator& comm_;
-  Hdf5Writer* out_;
+  Route route_;
+  TensorSink* out_;
   std::function<void(int)> written_;
   uint64_t budget_;
   uint64_t flight_bytes_ = 0;         // of flight_
@@ -79,6 +88,7 @@ class TensorGather {
   std::vector<int> next_;             // rank 0: each peer's next tensor to receive
   int turn_ = 1;                      // rank 0: the peer whose receive is posted next
   std::vector<Bytes> free_;
+  std::atomic<uint64_t> write_ns_{0};
 };
 
 }  // namespace cm

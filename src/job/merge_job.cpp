@@ -14,6 +14,7 @@
 #include "io/hdf5_writer.hpp"
 #include "job/collect_features.hpp"
 #include "job/gather.hpp"
+#include "job/hf_output.hpp"
 #include "job/inputs.hpp"
 #include "job/progress.hpp"
 #include "job/provenance.hpp"
@@ -47,7 +48,7 @@ void write_attributes(Hdf5Writer& out, const JobConfig& cfg, const JobInputs& in
   out.set_attr("catmerge_version", std::string(CATMERGE_VERSION));
   out.set_attr("arch", cfg.arch);
   out.set_attr("method", cfg.method);
-  out.set_attr("hyperparameters", nlohmann::json(params.used()).dump());
+  out.set_attr("hyperparameters", params.used().dump());
   if (used_features)
     out.set_attr("features", nlohmann::json{{"exemplars", cfg.exemplars},
                                             {"model", feature_model_name(cfg.feature_model)}}
@@ -55,6 +56,39 @@ void write_attributes(Hdf5Writer& out, const JobConfig& cfg, const JobInputs& in
   out.set_attr("config", cfg.text);
   out.set_attr("config_json", in.base().config_json());
   out.set_attr("inputs", inputs.dump());
+}
+
+// The run's output: rank 0's HDF5 file, with every dataset created up front in model order (so the file is the
+// same for any number of ranks), or the safetensors directory whose shards each rank creates for its own tensors.
+struct RunOutput {
+  std::unique_ptr<Hdf5Writer> h5;
+  std::unique_ptr<HfOutput> hf;
+  TensorSink* sink() const { return hf ? &hf->sink() : static_cast<TensorSink*>(h5.get()); }
+};
+
+RunOutput open_output(const JobConfig& cfg, const JobInputs& in, const ShardPlan& plan, const Params& params,
+                      Communicator& comm) {
+  RunOutput out;
+  if (cfg.output_format == OutputFormat::Safetensors) {
+    std::vector<TensorInfo> merged;
+    std::vector<int> part;
+    for (size_t r = 0; r < plan.ranks.size(); ++r)
+      for (int i = plan.ranks[r].first_tensor; i < plan.ranks[r].end_tensor; ++i) {
+        const TensorSpec& t = in.model().tensors[i];
+        merged.push_back({t.name, output_dtype(cfg, t), t.shape});
+        part.push_back(static_cast<int>(r));
+      }
+    out.hf = std::make_unique<HfOutput>(
+        cfg.output_path, output_tensors(merged, part, &in.base(), cfg.output_dtype), cfg.shard_size,
+        output_metadata(CATMERGE_VERSION, cfg.arch, cfg.method, params.used().dump()), comm);
+  } else if (comm.rank() == 0) {
+    const std::filesystem::path folder = std::filesystem::path(cfg.output_path).parent_path();
+    std::error_code ec;
+    if (!folder.empty()) std::filesystem::create_directories(folder, ec);
+    out.h5 = std::make_unique<Hdf5Writer>(cfg.output_path);
+    for (const TensorSpec& t : in.model().tensors) out.h5->declare_tensor(t.name, output_dtype(cfg, t), t.shape);
+  }
+  return out;
 }
 
 // The working memory of the merge loop, kept from tensor to tensor so that its buffers are reused.
@@ -178,15 +212,8 @@ MergeReport run_merge(const JobConfig& cfg, Communicator& comm) {
   }
   const ShardPlan plan = make_plan(in.model(), comm.size(), tensor_costs(*method, *ctx.model));
   const RankShard& mine = plan.ranks[comm.rank()];
-  // Rank 0 creates every dataset up front in model order: the file is the same for any number of ranks.
-  std::unique_ptr<Hdf5Writer> out;
-  if (rank0) {
-    const std::filesystem::path folder = std::filesystem::path(cfg.output_path).parent_path();
-    std::error_code ec;
-    if (!folder.empty()) std::filesystem::create_directories(folder, ec);
-    out = std::make_unique<Hdf5Writer>(cfg.output_path);
-    for (const TensorSpec& t : in.model().tensors) out->declare_tensor(t.name, output_dtype(cfg, t), t.shape);
-  }
+  const bool local = cfg.output_format == OutputFormat::Safetensors;
+  RunOutput out = open_output(cfg, in, plan, params, comm);
   report.open = seconds_since(phase);
 
   phase = Clock::now();
@@ -209,17 +236,20 @@ MergeReport run_merge(const JobConfig& cfg, Communicator& comm) {
   report.prepare = seconds_since(phase);
 
   phase = Clock::now();
-  double shard_seconds = 0;
+  double shard_seconds = 0, output_io = 0;
   {
-    uint64_t all_units = 0;
+    // Rank 0 sees every tensor written when they all come to it; else only its own share.
+    uint64_t units = 0;
     std::vector<uint64_t> stored;
-    for (const TensorSpec& t : in.model().tensors) {
-      all_units += static_cast<uint64_t>(t.parts);
+    for (size_t i = 0; i < in.model().tensors.size(); ++i) {
+      const TensorSpec& t = in.model().tensors[i];
+      if (!local || (static_cast<int>(i) >= mine.first_tensor && static_cast<int>(i) < mine.end_tensor))
+        units += static_cast<uint64_t>(t.parts);
       stored.push_back(static_cast<uint64_t>(t.numel()) * dtype_size(output_dtype(cfg, t)));
     }
-    Progress progress("merge", "units", all_units, rank0);
-    TensorGather gather(plan, in.model(), stored, comm, out.get(),
-                        [&](int t) { progress.advance(static_cast<uint64_t>(in.model().tensors[t].parts)); });
+    Progress progress("merge", local && comm.size() > 1 ? "units of rank 0" : "units", units, rank0);
+    TensorGather gather(plan, in.model(), stored, comm, local ? TensorGather::Route::Local : TensorGather::Route::ToRoot,
+                        out.sink(), [&](int t) { progress.advance(static_cast<uint64_t>(in.model().tensors[t].parts)); });
     MergeBuffers buf;
     for (int i = mine.first_tensor; i < mine.end_tensor; ++i) {
       const TensorSpec& t = in.model().tensors[i];
@@ -231,17 +261,23 @@ MergeReport run_merge(const JobConfig& cfg, Communicator& comm) {
     }
     shard_seconds = seconds_since(start);
     gather.finish();
+    output_io = gather.write_seconds();
   }
   report.merge = seconds_since(phase);
 
   phase = Clock::now();
+  if (out.hf) out.hf->copy_tensors(in.base(), out.hf->tensors().merged, out.hf->tensors().stored.size());
   const nlohmann::json inputs = describe_inputs(cfg, in, plan, comm, method->needs_features());
-  if (out) {
-    write_attributes(*out, cfg, in, params, method->needs_features(), inputs);
-    out->commit();
+  if (out.h5) {
+    write_attributes(*out.h5, cfg, in, params, method->needs_features(), inputs);
+    out.h5->commit();
+  }
+  if (out.hf)
+    out.hf->commit(base_files(cfg.base, &in.base(), ""),
+                   {{"config", cfg.text}, {"inputs", rank0 ? inputs.dump() : ""}});
+  if (rank0)
     for (const nlohmann::json& f : inputs)
       if (f["role"].get<std::string>().rfind("exemplars:", 0) != 0) report.input_bytes += f["size"].get<uint64_t>();
-  }
   // No rank reports success before rank 0 has committed the output.
   comm.barrier();
   report.write = seconds_since(phase);
@@ -257,6 +293,9 @@ MergeReport run_merge(const JobConfig& cfg, Communicator& comm) {
   report.shard_seconds.assign(R, 0);
   report.shard_seconds[r] = shard_seconds;
   comm.sum(report.shard_seconds.data(), R);
+  report.output_io.assign(R, 0);
+  report.output_io[r] = output_io;
+  comm.sum(report.output_io.data(), R);
   for (const RankShard& s : plan.ranks) {
     report.shard_bytes.push_back(s.bytes);
     report.shard_cost.push_back(s.cost);

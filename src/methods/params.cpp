@@ -25,13 +25,6 @@ bool parse_number(const std::string& text, double* out) {
   return r.ec == std::errc() && r.ptr == t.data() + t.size() && std::isfinite(*out);
 }
 
-// Shortest text that reads back as the same double, e.g. "0.3", "1e-06".
-std::string number_text(double v) {
-  char buf[32];
-  const auto r = std::to_chars(buf, buf + sizeof buf, v);
-  return std::string(buf, r.ptr);
-}
-
 }  // namespace
 
 Params::Params(std::map<std::string, std::string> values, std::string where)
@@ -44,7 +37,7 @@ double Params::number(const std::string& key, double fallback) {
   const auto it = values_.find(key);
   if (it != values_.end() && !parse_number(it->second, &v))
     fail(where_ + "." + key, "expected a number, got '" + it->second + "'");
-  used_[key] = number_text(v);
+  used_[key] = v;
   return v;
 }
 
@@ -58,7 +51,7 @@ int Params::integer(const std::string& key, int fallback) {
     if (t.empty() || r.ec != std::errc() || r.ptr != t.data() + t.size())
       fail(where_ + "." + key, "expected an integer, got '" + it->second + "'");
   }
-  used_[key] = std::to_string(v);
+  used_[key] = v;
   return v;
 }
 
@@ -103,9 +96,7 @@ std::vector<double> Params::numbers(const std::string& key, size_t count) {
   }
   if (out.size() != count)
     fail(where, "expected " + std::to_string(count) + " values (one per expert), got " + std::to_string(out.size()));
-  std::string text = "[";
-  for (size_t i = 0; i < out.size(); ++i) text += (i ? ", " : "") + number_text(out[i]);
-  used_[key] = text + "]";
+  used_[key] = out;
   return out;
 }
 

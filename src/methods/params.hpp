@@ -3,6 +3,7 @@
 // Each method reads its keys with their METHODS.md defaults; finish() then rejects any key no method
 // read, so a misspelt hyperparameter is an error instead of a silently ignored default.
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -23,13 +24,14 @@ class Params {
   // Throws cm::Error for every key present but never read.
   void finish() const;
 
-  // Every hyperparameter actually used, defaults included, as text (recorded in the output).
-  const std::map<std::string, std::string>& used() const { return used_; }
+  // Every hyperparameter actually used, defaults included, as a JSON object whose values have the types the
+  // method read them as: numbers, integers, strings and lists of numbers (recorded in the output).
+  nlohmann::json used() const { return nlohmann::json(used_); }
   const std::string& where() const { return where_; }
 
  private:
   std::map<std::string, std::string> values_;
-  std::map<std::string, std::string> used_;
+  std::map<std::string, nlohmann::json> used_;
   std::string where_;
 };
 

@@ -25,22 +25,14 @@ class CudaCat : public testing::GpuTest {};
 
 // The case's configuration with absolute fixture paths, the output in `out` and the cuda backend.
 std::string cuda_config(const std::string& name, const std::string& out, std::string* expected) {
-  std::ifstream in(test::fixtures_dir() / "cases.json");
-  for (json c : json::parse(in)) {
-    if (c["name"] != name) continue;
-    const std::string root = test::fixtures_dir().string() + "/";
-    json& cfg = c["config"];
-    cfg["model"]["base"] = root + cfg["model"]["base"].get<std::string>();
-    for (auto& e : cfg["experts"])
-      for (const char* key : {"path", "exemplars"})
-        if (e.contains(key)) e[key] = root + e[key].get<std::string>();
-    cfg["output"]["path"] = out;
-    cfg["runtime"]["backend"] = "cuda";
-    *expected = root + c["expected"].get<std::string>();
-    return cfg.dump(2);
+  json c = test::fixture_case(name);
+  if (c.is_null()) {
+    ADD_FAILURE() << "no case " << name;
+    return "";
   }
-  ADD_FAILURE() << "no case " << name;
-  return "";
+  c["config"]["runtime"]["backend"] = "cuda";
+  *expected = (test::fixtures_dir() / c["expected"].get<std::string>()).string();
+  return test::fixture_case_config(c["config"], out);
 }
 
 TEST_F(CudaCat, FixtureCasesMatchTheReference) {

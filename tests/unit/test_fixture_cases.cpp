@@ -5,7 +5,6 @@
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "comm/communicator.hpp"
 #include "common/dtype.hpp"
@@ -20,41 +19,6 @@ namespace {
 using nlohmann::json;
 using test::fixtures_dir;
 
-json load_cases() {
-  std::ifstream in(fixtures_dir() / "cases.json");
-  return in ? json::parse(in) : json::array();
-}
-
-std::vector<std::string> case_names() {
-  std::vector<std::string> names;
-  for (const auto& c : load_cases()) names.push_back(c["name"]);
-  return names;
-}
-
-json find_case(const std::string& name) {
-  for (const auto& c : load_cases())
-    if (c["name"] == name) return c;
-  return nullptr;
-}
-
-// The case's configuration with its fixture paths made absolute and the output in `out`.
-std::string config_text(json cfg, const std::string& out) {
-  const std::string root = fixtures_dir().string() + "/";
-  cfg["model"]["base"] = root + cfg["model"]["base"].get<std::string>();
-  for (auto& e : cfg["experts"])
-    for (const char* key : {"path", "exemplars", "fisher"})
-      if (e.contains(key)) e[key] = root + e[key].get<std::string>();
-  cfg["output"]["path"] = out;
-  return cfg.dump(2);
-}
-
-std::string bytes_of(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // One unit in the last place of a 16-bit value near v (the reference rounds the same float32 result,
 // so a last-bit difference of the float32 can flip the 16-bit rounding).
 double ulp16(DType t, float v) {
@@ -65,19 +29,19 @@ double ulp16(DType t, float v) {
 class FixtureCase : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(FixtureCase, MatchesReferenceAndIsReproducible) {
-  const json c = find_case(GetParam());
+  const json c = test::fixture_case(GetParam());
   ASSERT_FALSE(c.is_null());
   const test::ScratchDir dir;
   const std::string out = (dir / "merged.h5").string();
   {
-    std::ofstream(dir / "merge.yaml") << config_text(c["config"], out);
+    std::ofstream(dir / "merge.yaml") << test::fixture_case_config(c["config"], out);
   }
   const JobConfig cfg = load_config((dir / "merge.yaml").string(), {});
   SoloCommunicator solo;
   run_merge(cfg, solo);
-  const std::string first = bytes_of(out);
+  const std::string first = test::file_bytes(out);
   run_merge(cfg, solo);
-  EXPECT_EQ(first, bytes_of(out)) << "two runs of the same configuration differ";
+  EXPECT_EQ(first, test::file_bytes(out)) << "two runs of the same configuration differ";
 
   const std::string expected_path = (fixtures_dir() / c["expected"].get<std::string>()).string();
   const auto want = open_checkpoint(expected_path);
@@ -102,10 +66,10 @@ TEST_P(FixtureCase, MatchesReferenceAndIsReproducible) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Reference, FixtureCase, ::testing::ValuesIn(case_names()),
+INSTANTIATE_TEST_SUITE_P(Reference, FixtureCase, ::testing::ValuesIn(test::fixture_case_names()),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
-TEST(FixtureCases, ArePresent) { EXPECT_GE(case_names().size(), 16u); }
+TEST(FixtureCases, ArePresent) { EXPECT_GE(test::fixture_case_names().size(), 16u); }
 
 }  // namespace
 }  // namespace cm

@@ -37,7 +37,7 @@ TEST(ParamsList, ParsesPerExpertValues) {
   EXPECT_EQ(error_of([&] { p.numbers("bad", 2); }), "w.bad: expected a number, got 'x'");
   EXPECT_EQ(error_of([&] { p.numbers("flat", 1); }), "w.flat: expected a list like [0.3, 0.5], got '0.2'");
   EXPECT_EQ(error_of([&] { p.numbers("empty", 1); }), "w.empty: expected 1 values (one per expert), got 0");
-  EXPECT_EQ(p.used().at("alphas"), "[0.2, 0.5, 1]");
+  EXPECT_EQ(p.used().at("alphas").dump(), "[0.2,0.5,1.0]");
 }
 
 TEST(ParamsChoice, ListsTheAllowedValues) {
@@ -56,16 +56,15 @@ TEST(ParamsFinish, NamesTheUnknownKey) {
             "test.yaml: method.alpha: unknown hyperparameter for this method (it takes: none)");
 }
 
-TEST(ParamsUsed, RecordsDefaultsAsText) {
+TEST(ParamsUsed, RecordsDefaultsWithTheirTypes) {
   MergeContext ctx;
   ctx.num_tasks = 2;
   Params p({{"density", "0.5"}}, "w");
   make_method("ties", p, ctx);
-  EXPECT_EQ(p.used(), (std::map<std::string, std::string>{{"alpha", "0.3"}, {"density", "0.5"}, {"scope", "model"}}));
+  EXPECT_EQ(p.used().dump(), R"({"alpha":0.3,"density":0.5,"scope":"model"})");
   Params c({}, "w");
   make_method("cat", c, ctx);
-  EXPECT_EQ(c.used(), (std::map<std::string, std::string>{{"alpha", "0.3"}, {"c", "3"}, {"c_norm", "3"},
-                                                          {"c_shift", "3"}, {"lambda", "5"}, {"lambda_norm", "5"}}));
+  EXPECT_EQ(c.used().dump(), R"({"alpha":0.3,"c":3,"c_norm":3,"c_shift":3,"lambda":5.0,"lambda_norm":5.0})");
 }
 
 TEST(ParamsMethods, RangeChecks) {

@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <fstream>
@@ -42,19 +43,20 @@ std::string slurp(const fs::path& p) {
 
 }  // namespace
 
-CliResult run_catmerge(const std::vector<std::string>& args) {
+namespace {
+
+// Runs `argv` (argv[0] a path, or a name looked up on PATH) with stdout and stderr captured.
+CliResult run_program(const std::vector<std::string>& argv) {
   const ScratchDir io;
   const fs::path out = io / "stdout", err = io / "stderr";
   const pid_t pid = fork();
   if (pid == 0) {
     if (!freopen(out.c_str(), "w", stdout) || !freopen(err.c_str(), "w", stderr)) _exit(127);
-    std::vector<char*> argv;
-    std::string binary = CATMERGE_BINARY;
-    argv.push_back(binary.data());
-    std::vector<std::string> copy = args;
-    for (auto& a : copy) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(binary.c_str(), argv.data());
+    std::vector<std::string> copy = argv;
+    std::vector<char*> args;
+    for (auto& a : copy) args.push_back(a.data());
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
     _exit(127);
   }
   int status = 0;
@@ -65,6 +67,57 @@ CliResult run_catmerge(const std::vector<std::string>& args) {
   r.err = slurp(err);
   return r;
 }
+
+}  // namespace
+
+CliResult run_catmerge(const std::vector<std::string>& args) {
+  std::vector<std::string> argv{CATMERGE_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_program(argv);
+}
+
+CliResult run_catmerge_mpi(int ranks, const std::vector<std::string>& args) {
+  setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+  setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+  setenv("OMPI_MCA_rmaps_base_oversubscribe", "1", 1);
+  std::vector<std::string> argv{"mpirun", "-np", std::to_string(ranks), CATMERGE_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_program(argv);
+}
+
+namespace {
+
+nlohmann::json all_cases() {
+  std::ifstream in(fixtures_dir() / "cases.json");
+  return in ? nlohmann::json::parse(in) : nlohmann::json::array();
+}
+
+}  // namespace
+
+nlohmann::json fixture_case(const std::string& name) {
+  for (const auto& c : all_cases())
+    if (c["name"] == name) return c;
+  return nullptr;
+}
+
+std::vector<std::string> fixture_case_names() {
+  std::vector<std::string> names;
+  for (const auto& c : all_cases()) names.push_back(c["name"]);
+  return names;
+}
+
+std::string fixture_case_config(nlohmann::json cfg, const std::string& out, const nlohmann::json& output) {
+  const std::string root = fixtures_dir().string() + "/";
+  cfg["model"]["base"] = root + cfg["model"]["base"].get<std::string>();
+  for (auto& e : cfg["experts"])
+    for (const char* key : {"path", "exemplars", "fisher"})
+      if (e.contains(key)) e[key] = root + e[key].get<std::string>();
+  cfg["output"]["path"] = out;
+  cfg["output"].update(output);
+  return cfg.dump(2);
+}
+
+std::string file_bytes(const fs::path& path) { return slurp(path); }
 
 void write_safetensors(const fs::path& path, const std::vector<NamedTensor>& tensors) {
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
@@ -94,6 +147,7 @@ std::vector<NamedTensor> read_all(const std::string& checkpoint_path) {
 std::vector<std::string> list_dir(const fs::path& dir) {
   std::vector<std::string> names;
   for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
   return names;
 }
 

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
@@ -34,6 +35,19 @@ struct CliResult {
 
 // Runs the built catmerge binary with `args` (no shell quoting needed).
 CliResult run_catmerge(const std::vector<std::string>& args);
+// The same under Open MPI's mpirun with `ranks` ranks (run as root and oversubscribed where needed).
+CliResult run_catmerge_mpi(int ranks, const std::vector<std::string>& args);
+
+// A case of data/fixtures/cases.json by name (null if absent), and every case's name.
+nlohmann::json fixture_case(const std::string& name);
+std::vector<std::string> fixture_case_names();
+// A case's configuration (JSON, which is YAML) with its fixture paths made absolute, the output at `out` and
+// `output` merged into its output section.
+std::string fixture_case_config(nlohmann::json cfg, const std::string& out,
+                                const nlohmann::json& output = nlohmann::json::object());
+
+// A file's bytes.
+std::string file_bytes(const std::filesystem::path& path);
 
 struct NamedTensor {
   std::string name;
@@ -47,7 +61,7 @@ void write_safetensors(const std::filesystem::path& path, const std::vector<Name
 // Every tensor of a checkpoint, read back as float32.
 std::vector<NamedTensor> read_all(const std::string& checkpoint_path);
 
-// Files in `dir` (names only), to check that nothing was left behind.
+// Files in `dir` (names only, sorted), to check that nothing was left behind.
 std::vector<std::string> list_dir(const std::filesystem::path& dir);
 
 // The message of the cm::Error that f throws, or "(no error)".

@@ -18,28 +18,31 @@ def _to_numpy_f32(t):
     return t.to(torch.float32).numpy().copy()
 
 
+def checkpoint_files(path):
+    """The safetensors files of a checkpoint: an HF directory's model.safetensors or the shards of its
+    model.safetensors.index.json (in the order they first appear there), or the .safetensors file itself."""
+    if not os.path.isdir(path):
+        return [path]
+    index = os.path.join(path, "model.safetensors.index.json")
+    if not os.path.exists(index):
+        return [os.path.join(path, "model.safetensors")]
+    with open(index) as f:
+        weight_map = json.load(f)["weight_map"]
+    files = []
+    for name in weight_map.values():
+        if name not in files:
+            files.append(name)
+    return [os.path.join(path, f) for f in files]
+
+
 def load_checkpoint(path):
     """(tensors, dtypes): dict name -> float32 array, dict name -> 'F32'|'F16'|'BF16', in container order.
 
     path: an HF directory (model.safetensors or model.safetensors.index.json) or a .safetensors file.
     Non-float tensors (e.g. position_ids) are skipped.
     """
-    if os.path.isdir(path):
-        index = os.path.join(path, "model.safetensors.index.json")
-        if os.path.exists(index):
-            with open(index) as f:
-                weight_map = json.load(f)["weight_map"]
-            files = []
-            for name in weight_map:
-                if weight_map[name] not in files:
-                    files.append(weight_map[name])
-            files = [os.path.join(path, f) for f in files]
-        else:
-            files = [os.path.join(path, "model.safetensors")]
-    else:
-        files = [path]
     tensors, dtypes = {}, {}
-    for file in files:
+    for file in checkpoint_files(path):
         for name, t in load_file(file).items():
             if t.dtype not in TORCH_TO_NAME:
                 continue
