@@ -79,7 +79,8 @@ void copy_base_files(const std::string& base_dir, const std::string& out_dir) {
     if (ec) fail(base_dir, "cannot list the base directory: " + ec.message());
     const fs::path& from = it->path();
     const fs::path rel = from.lexically_relative(base_dir);  // not fs::relative, which resolves symbolic links
-    if (hidden(from)) {
+    // An output written inside the base directory (this one, or an earlier one) is not part of the base.
+    if (hidden(from) || (fs::is_directory(from, ec) && (fs::equivalent(from, out_dir, ec) || is_catmerge_output(from)))) {
       if (fs::is_directory(from, ec)) it.disable_recursion_pending();
       continue;
     }

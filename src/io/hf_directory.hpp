@@ -24,8 +24,8 @@ void check_hf_output_path(const std::string& final_dir);
 bool is_weight_file(const std::string& name);
 
 // Copies every regular file (symbolic links followed, as a HuggingFace cache snapshot has them) under `base_dir`
-// to the same relative path under `out_dir`, except weights, hidden entries and the top-level config.json
-// (written by write_hf_config).
+// to the same relative path under `out_dir`, except weights, hidden entries, the top-level config.json
+// (written by write_hf_config), `out_dir` itself and earlier catmerge outputs, where they lie inside the base.
 void copy_base_files(const std::string& base_dir, const std::string& out_dir);
 
 // `config_text` (the base's config.json) with torch_dtype, and dtype where it has that key, set to the output's

@@ -43,6 +43,16 @@ TEST(HfDirectory, CopiesEveryNonWeightFileAndNothingHidden) {
   EXPECT_EQ(test::file_bytes(out / "tokenizer_config.json"), "{\"a\": 2}");
 }
 
+TEST(HfDirectory, LeavesOutputsInsideTheBaseOut) {
+  const test::ScratchDir base;
+  write(base / "tokenizer.json", "{}");
+  write(base / "earlier/model.safetensors.index.json", R"({"metadata": {"catmerge_version": "0.1.0"}, "weight_map": {}})");
+  write(base / "earlier/tokenizer.json", "{}");
+  write(base / "merged.tmp-7/config.json", "{}");
+  copy_base_files(base.path().string(), (base / "merged.tmp-7").string());
+  EXPECT_EQ(test::list_dir(base / "merged.tmp-7"), (std::vector<std::string>{"config.json", "tokenizer.json"}));
+}
+
 TEST(HfDirectory, ConfigNamesTheOutputDtypeWhereTheBaseNamesOne) {
   const test::ScratchDir out;
   write_hf_config(R"({"architectures": ["CLIPModel"], "dtype": "float32",
