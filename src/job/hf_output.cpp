@@ -89,19 +89,25 @@ HfOutput::HfOutput(const std::string& final_dir, OutputTensors tensors, uint64_t
                    std::map<std::string, std::string> metadata, Communicator& comm)
     : final_dir_(final_dir), tensors_(std::move(tensors)), metadata_(std::move(metadata)), comm_(comm) {
   // Rank 0 names the directory after its process id; the sum hands the name to every rank, after it exists.
+  // Rank 0 registers it for the signal handler before creating it: a SIGTERM while the sum waits for a rank
+  // that was killed must find it.
   uint64_t id = 0;
   if (comm.rank() == 0) {
     check_hf_output_path(final_dir);
     id = static_cast<uint64_t>(getpid());
     const std::string temp = hf_temp_dir(final_dir, id);
+    register_temp_dir(temp);
     std::error_code ec;
     if (const fs::path folder = fs::path(temp).parent_path(); !folder.empty()) fs::create_directories(folder, ec);
     remove_directory(temp);  // a stale one of an earlier process with this id
-    if (!fs::create_directory(temp, ec)) fail(final_dir, "cannot create " + temp + ": " + ec.message());
+    if (!fs::create_directory(temp, ec)) {
+      unregister_temp_dir(temp);
+      fail(final_dir, "cannot create " + temp + ": " + ec.message());
+    }
   }
   comm.sum(&id, 1);
   temp_dir_ = hf_temp_dir(final_dir, id);
-  register_temp_dir(temp_dir_);
+  if (comm.rank() != 0) register_temp_dir(temp_dir_);
   layout_ = plan_shards(tensors_.stored, tensors_.part, comm.size(), shard_size);
   try {
     writer_ = std::make_unique<SafetensorsWriter>(temp_dir_, layout_, comm.rank(), tensors_.stored, metadata_);
