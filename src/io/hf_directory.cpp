@@ -79,9 +79,10 @@ void copy_base_files(const std::string& base_dir, const std::string& out_dir) {
     if (ec) fail(base_dir, "cannot list the base directory: " + ec.message());
     const fs::path& from = it->path();
     const fs::path rel = from.lexically_relative(base_dir);  // not fs::relative, which resolves symbolic links
+    const bool dir = fs::is_directory(from, ec);
     // An output written inside the base directory (this one, or an earlier one) is not part of the base.
-    if (hidden(from) || (fs::is_directory(from, ec) && (fs::equivalent(from, out_dir, ec) || is_catmerge_output(from)))) {
-      if (fs::is_directory(from, ec)) it.disable_recursion_pending();
+    if (hidden(from) || (dir && (fs::equivalent(from, out_dir, ec) || is_catmerge_output(from)))) {
+      if (dir) it.disable_recursion_pending();
       continue;
     }
     if (!fs::is_regular_file(from, ec) || is_weight_file(from.filename().string()) || rel == "config.json") continue;
@@ -96,6 +97,7 @@ void write_hf_config(const std::string& config_text, DType dtype, const std::str
                      const std::string& out_dir) {
   nlohmann::ordered_json config = nlohmann::ordered_json::parse(config_text, nullptr, false);
   if (!config.is_object()) fail(source, "not a JSON object");
+  if (config.contains("model_cfg")) return write_text(fs::path(out_dir) / "open_clip_config.json", config_text);
   const char* name = torch_dtype_name(dtype);
   config["torch_dtype"] = name;
   if (config.contains("dtype")) config["dtype"] = name;

@@ -30,7 +30,8 @@ void copy_base_files(const std::string& base_dir, const std::string& out_dir);
 
 // `config_text` (the base's config.json) with torch_dtype, and dtype where it has that key, set to the output's
 // ("float32", "float16", "bfloat16"), at the top and in every sub-config that names one, written to
-// out_dir/config.json. `source` names the config for errors.
+// out_dir/config.json. An open_clip configuration (it has model_cfg) is not HuggingFace's: it goes unchanged
+// to out_dir/open_clip_config.json. `source` names the config for errors.
 void write_hf_config(const std::string& config_text, DType dtype, const std::string& source,
                      const std::string& out_dir);
 

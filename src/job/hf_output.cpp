@@ -4,8 +4,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <nlohmann/json.hpp>
 #include <set>
 
 #include "common/error.hpp"
@@ -161,19 +159,7 @@ void HfOutput::commit(const BaseFiles& base, const std::map<std::string, std::st
     meta.insert(index_metadata.begin(), index_metadata.end());
     write_hf_index(layout_, tensors_.stored, meta, temp_dir_);
     if (!base.dir.empty()) copy_base_files(base.dir, temp_dir_);
-    if (!base.config_text.empty()) {
-      const nlohmann::json config = nlohmann::json::parse(base.config_text, nullptr, false);
-      // An open_clip configuration is not HuggingFace's: it goes as it is, under its own name.
-      if (config.is_object() && config.contains("model_cfg")) {
-        if (base.dir.empty()) {
-          std::ofstream out(fs::path(temp_dir_) / "open_clip_config.json", std::ios::binary);
-          out << base.config_text;
-          if (!out.flush()) fail(temp_dir_, "cannot write open_clip_config.json");
-        }
-      } else {
-        write_hf_config(base.config_text, main_dtype(tensors_), base.config_source, temp_dir_);
-      }
-    }
+    if (!base.config_text.empty()) write_hf_config(base.config_text, main_dtype(tensors_), base.config_source, temp_dir_);
     commit_hf_directory(temp_dir_, final_dir_);
   }
   unregister_temp_dir(temp_dir_);

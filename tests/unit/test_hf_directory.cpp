@@ -68,6 +68,14 @@ TEST(HfDirectory, ConfigNamesTheOutputDtypeWhereTheBaseNamesOne) {
             "base/config.json: not a JSON object");
 }
 
+TEST(HfDirectory, AnOpenClipConfigGoesUnchangedUnderItsOwnName) {
+  const test::ScratchDir out;
+  const std::string text = R"({"model_cfg": {"embed_dim": 16}, "preprocess_cfg": {}})";
+  write_hf_config(text, DType::F16, "base/open_clip_config.json", out.path().string());
+  EXPECT_EQ(test::list_dir(out.path()), (std::vector<std::string>{"open_clip_config.json"}));
+  EXPECT_EQ(test::file_bytes(out / "open_clip_config.json"), text);
+}
+
 TEST(HfDirectory, IndexMapsEveryTensorToItsShard) {
   const test::ScratchDir out;
   const std::vector<StoredTensor> t = {{"b", "F32", {2}, 8}, {"a", "F16", {2}, 4}};
