@@ -11,7 +11,7 @@ namespace cm::gpu {
 
 constexpr int kMaxMergeTasks = 64;
 
-// TIES steps 1-4 (method_common ties_combine): out = base + alpha * disjoint mean of the entries with
+// TIES steps 1-4 (method_common ties_direction, then apply_final_scale): out = base + alpha * disjoint mean of the entries with
 // |T_k| >= thresholds[k] (device [K]).
 void ties_merge(const float* base, const float* tasks, const float* thresholds, int K, int64_t n, float alpha,
                 float* out, cudaStream_t stream);

@@ -2,13 +2,15 @@
 """The zoo demo (run by scripts/demo.sh after the build; Python standard library only).
 
 Merges the committed expert zoo (configs/zoo.yaml, data/zoo/) with weight averaging, task arithmetic, TIES,
-PCB, RegMean and CAT. Each method's hyperparameters are chosen on the validation split from the small grid
-below (best average validation accuracy; on a tie, the first setting in grid order); the chosen merge is then
-evaluated once on the test split. The table has the pre-trained backbone with each task's head (floor), each
-method, and each expert on its own task (ceiling). Writes into --out (default out/demo/): grid.csv (every
-validation result), results.csv, results.md, results.json, accuracy.png (test accuracy per task and method),
-alpha.png (validation accuracy against alpha for the methods that have one), and the merged models of the
-chosen settings. --smoke runs only the first setting of each grid (tests/e2e/demo_smoke.py).
+PCB, RegMean and CAT in one `catmerge sweep` job: the grid is the configuration's `sweep` section, each
+method's hyperparameters are chosen on the validation split (best average validation accuracy; on a tie, the
+first setting in grid order) and the chosen merge is scored once on the test split, all in that one job. The
+table adds the pre-trained backbone with each task's head (floor) and each expert on its own task (ceiling),
+both from `catmerge eval`. Writes into --out (default out/demo/): sweep/ (the sweep's folder: results.csv,
+results.json, alpha-<method>.png and its journal), grid.csv (every validation result), results.csv,
+results.md, results.json, accuracy.png (test accuracy per task and method), alpha.png (validation accuracy
+against alpha for the methods that have one), and selected.h5 (the sweep's overall choice). --smoke runs only
+the first setting of each grid (tests/e2e/demo_smoke.py).
 """
 import argparse
 import csv
@@ -23,25 +25,25 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CATMERGE = os.environ.get("CATMERGE", os.path.join(ROOT, "build", "catmerge"))
 CONFIG = os.path.join(ROOT, "configs", "zoo.yaml")
 
-# The grid (docs/RESULTS.md). Every other hyperparameter keeps its documented default (README).
-GRID = [
-    ("weight_average", [{}]),
-    ("task_arithmetic", [{"alpha": a} for a in (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)]),
-    ("ties", [{"density": d, "alpha": a} for d in (0.1, 0.2) for a in (0.2, 0.3, 0.5, 0.7, 1.0)]),
-    ("pcb", [{"ratio": r, "alpha": a} for r in (0.1, 0.2) for a in (0.3, 0.5, 0.7, 1.0)]),
-    ("regmean", [{"reduction": r} for r in (0.5, 0.8, 0.95)]),
-    ("cat", [{"alpha": a, "lambda": lam, "c": c} for lam in (1.0, 5.0) for c in (3, 8)
-             for a in (0.1, 0.15, 0.2, 0.3, 0.4, 0.5)]),
-]
+# --smoke: the first setting of each grid of configs/zoo.yaml's sweep section.
+SMOKE_GRIDS = ("[{method: weight_average}, {method: task_arithmetic, alpha: 0.05},"
+               " {method: ties, density: 0.1, alpha: 0.2}, {method: pcb, ratio: 0.1, alpha: 0.3},"
+               " {method: regmean, reduction: 0.5}, {method: cat, lambda: 1.0, c: 3, alpha: 0.1}]")
 LABEL = {"weight_average": "Weight averaging", "task_arithmetic": "Task arithmetic", "ties": "TIES",
          "pcb": "PCB", "regmean": "RegMean", "cat": "CAT"}
 
 
-def run(args, what):
+def run(args, what, echo=False):
     t = time.time()
-    p = subprocess.run([CATMERGE] + args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    if p.returncode != 0:
-        sys.stderr.write(p.stdout + p.stderr)
+    p = subprocess.Popen([CATMERGE] + args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in p.stdout:
+        lines.append(line)
+        if echo:
+            print("  " + line.rstrip().removeprefix("catmerge sweep: "), flush=True)
+    err = p.stderr.read()
+    if p.wait() != 0:
+        sys.stderr.write("".join(lines) + err)
         sys.exit(f"demo: {what} failed (exit {p.returncode})")
     return time.time() - t
 
@@ -56,14 +58,9 @@ def evaluate(model, split, prefix, tasks=None):
     return {t["task"]: t["accuracy"] for t in j["tasks"]}, j["average"], seconds
 
 
-def merge(method, params, path):
-    sets = ["--set", f"method=" + json.dumps({"name": method, **params}, separators=(",", ":")),
-            "--set", f"output.path={path}"]
-    return run(["run", CONFIG] + sets, f"merge {method} {params}")
-
-
-def describe(params):
-    return ", ".join(f"{k}={v}" for k, v in params.items()) or "-"
+def describe(point):
+    """A sweep point's setting as the table shows it, in its grid's key order."""
+    return point["setting"].replace(" ", ", ")
 
 
 def main():
@@ -76,63 +73,55 @@ def main():
         sys.exit(f"demo: {CATMERGE} is not built (scripts/build.sh)")
     start = time.time()
     out = args.out
-    grid = [(method, settings[:1]) for method, settings in GRID] if args.smoke else GRID
     if os.path.isdir(out):
         shutil.rmtree(out)
     os.makedirs(os.path.join(out, "eval"))
     tasks = json.load(open(os.path.join(ROOT, "data", "zoo", "expert_accuracy.json")))["tasks"]
 
-    scored, chosen = search(grid, tasks, out)
-    rows = test_rows(chosen, tasks, out)
+    sweep = search(out, args.smoke)
+    rows = test_rows(sweep, tasks, out)
     write_tables(rows, tasks, out)
     plot(rows, tasks, out)
-    plot_alpha(scored, out)
+    plot_alpha(sweep["points"], out)
     print(f"\ndemo: wrote {os.path.relpath(out)}/results.md, results.csv, grid.csv, accuracy.png, alpha.png "
           f"in {time.time() - start:.0f} s")
 
 
-def search(grid, tasks, out):
-    """Every setting of the grid merged and scored on the validation split; grid.csv. Returns the scores
-    [(method, params, average)] and, per method, its best setting and merged file (the others are deleted)."""
-    print(f"demo: choosing hyperparameters on the validation split ({sum(len(g) for _, g in grid)} merges)")
-    csv_rows, scored, chosen = [], [], {}
-    for method, settings in grid:
-        best = None
-        for i, params in enumerate(settings):
-            path = os.path.join(out, f"{method}-{i}.h5")
-            t_merge = merge(method, params, path)
-            acc, avg, t_eval = evaluate(path, "val", os.path.join(out, "eval", f"{method}-{i}.val"))
-            csv_rows.append({"method": method, "setting": describe(params), **{t: acc[t] for t in tasks},
-                             "average": avg, "merge_s": round(t_merge, 2), "eval_s": round(t_eval, 2)})
-            scored.append((method, params, avg))
-            print(f"  {method:16s} {describe(params):34s} val {avg:6.2f}   "
-                  f"(merge {t_merge:4.1f} s, eval {t_eval:4.1f} s)")
-            if best is None or avg > best[0]:
-                if best is not None:
-                    os.remove(best[2])
-                best = (avg, params, path)
-            else:
-                os.remove(path)
-        final = os.path.join(out, f"{method}.h5")
-        os.replace(best[2], final)
-        chosen[method] = (best[1], final)
+def search(out, smoke):
+    """The sweep: every setting of the grid merged and scored on the validation split, each method's choice
+    scored on the test split, in one catmerge job. Writes grid.csv; returns the sweep's results.json."""
+    folder = os.path.join(out, "sweep")
+    sets = ["--set", f"sweep.dir={folder}", "--set", f"output.path={os.path.join(out, 'selected.h5')}"]
+    if smoke:
+        sets += ["--set", f"sweep.grids={SMOKE_GRIDS}"]
+    print("demo: choosing hyperparameters on the validation split (one catmerge sweep)")
+    seconds = run(["sweep", CONFIG] + sets, "the sweep", echo=True)
+    with open(os.path.join(folder, "results.json")) as f:
+        sweep = json.load(f)
+    evals = [p["eval_seconds"] for p in sweep["points"]]
+    gflops = [p["gflops"] for p in sweep["points"]]
+    print(f"demo: the sweep took {seconds:.1f} s for {len(evals)} points (eval {sum(evals):.1f} s in all, "
+          f"median {sorted(gflops)[len(gflops) // 2]:.0f} GFLOP/s)")
     with open(os.path.join(out, "grid.csv"), "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(csv_rows[0].keys()))
-        w.writeheader()
-        w.writerows(csv_rows)
-    return scored, chosen
+        w = csv.writer(f)
+        tasks = [t["task"] for t in sweep["points"][0]["tasks"]]
+        w.writerow(["method", "setting"] + tasks + ["average", "merge_s", "eval_s"])
+        for p in sweep["points"]:
+            w.writerow([p["method"], describe(p)] + [f"{t['accuracy']:.4f}" for t in p["tasks"]]
+                       + [f"{p['average']:.4f}", round(p["merge_seconds"], 2), round(p["eval_seconds"], 2)])
+    return sweep
 
 
-def test_rows(chosen, tasks, out):
+def test_rows(sweep, tasks, out):
     """The table on the test split: [(name, chosen setting, {task: accuracy}, average)], floor first, then each
-    method's chosen merge, then the experts each on its own task (ceiling)."""
-    print("demo: evaluating on the test split")
+    method's chosen merge (scored on test by the sweep), then the experts each on its own task (ceiling)."""
+    print("demo: evaluating the floor and the ceiling on the test split")
     zoo = os.path.join(ROOT, "data", "zoo")
     acc, avg, _ = evaluate(os.path.join(zoo, "base"), "test", os.path.join(out, "eval", "base.test"))
     rows = [("Pre-trained (floor)", "-", acc, avg)]
-    for method, (params, path) in chosen.items():
-        acc, avg, _ = evaluate(path, "test", os.path.join(out, "eval", f"{method}.test"))
-        rows.append((LABEL[method], describe(params), acc, avg))
+    for t in sweep["test"]:
+        rows.append((LABEL[t["method"]], describe(t), {a["task"]: a["accuracy"] for a in t["tasks"]},
+                     t["average"]))
     expert = {t: evaluate(os.path.join(zoo, "experts", t), "test", os.path.join(out, "eval", f"expert-{t}.test"),
                           [t])[0][t] for t in tasks}
     rows.append(("Individual experts (ceiling)", "-", expert, sum(expert.values()) / len(tasks)))
@@ -199,15 +188,16 @@ CURVES = [("Task arithmetic", "task_arithmetic", {}, "#1f77b4"),
           ("CAT (lambda 5, c 3)", "cat", {"lambda": 5.0, "c": 3}, "#ff7f0e")]
 
 
-def plot_alpha(scored, out):
+def plot_alpha(points, out):
     """Validation average against alpha, one line per curve: how fast each method degrades as alpha grows."""
     plots = []
     for i, (label, method, fixed, colour) in enumerate(CURVES):
         data = os.path.join(out, f"alpha-{i}.dat")
         with open(data, "w") as f:
-            for m, params, avg in scored:
-                if m == method and all(params.get(k) == v for k, v in fixed.items()):
-                    f.write(f"{params['alpha']} {avg:.3f}\n")
+            for p in points:
+                params = p["params"]
+                if p["method"] == method and all(params.get(k) == v for k, v in fixed.items()):
+                    f.write(f"{params['alpha']} {p['average']:.3f}\n")
         plots.append(f'"{data}" using 1:2 with linespoints lw 2 lc rgb "{colour}" title "{label}"')
     gnuplot(f"""
 set terminal pngcairo size 900,560 font "sans,10"

@@ -19,6 +19,7 @@
 #include "job/export.hpp"
 #include "job/inspect.hpp"
 #include "job/merge_job.hpp"
+#include "job/sweep.hpp"
 #include "plan/shard_plan.hpp"
 
 namespace {
@@ -26,6 +27,8 @@ namespace {
 const char* const kUsage =
     "usage: catmerge run CONFIG.yaml [--set key=value ...]   merge the experts the configuration names\n"
     "       catmerge plan CONFIG.yaml --ranks N [--set ...]  the shard plan for N ranks, from headers only\n"
+    "       catmerge sweep CONFIG.yaml [--part I/N | --collect] [--set ...]\n"
+    "                                                        merge and score every point of the grids (README \"Sweeps\")\n"
     "       catmerge eval CONFIG.yaml --model MERGED.h5      per-task accuracy (see README \"Evaluation\")\n"
     "       catmerge export MERGED.h5 OUT_DIR [--base DIR] [--shard-size S] [--dtype D]\n"
     "                                                        an output as a HuggingFace directory\n"
@@ -110,6 +113,12 @@ int run(int local_rank, cm::Communicator& world, std::shared_ptr<cm::Communicato
               "merge %.3g (output writes %.3g), write %.3g]; peak RSS %.2f GB (largest rank), inputs %.2f GB\n",
               cfg.output_path.c_str(), cfg.method.c_str(), cfg.experts.size(), job->size(), r.total, r.open,
               r.features, r.prepare, r.merge, r.output_io[0], r.write, gb(peak), gb(r.input_bytes));
+  uint64_t resumed = 0;
+  for (uint64_t n : r.resumed) resumed += n;
+  if (resumed > 0)
+    std::printf("  resumed: %llu of %zu tensors taken from %s.resume (saved by the interrupted run)\n",
+                static_cast<unsigned long long>(resumed), r.tensors,
+                cfg.output_path.c_str());
   if (cfg.method == "cat")
     std::printf("  cat on rank 0: products %.3g s, bases %.3g s (thread time: A %.3g s, G or C and M %.3g s, eigensolves "
                 "%.3g s), projection %.3g s; tasks %lld formed, %lld reduced; eigensolves %lld direct, %lld shift-invert, "
@@ -146,6 +155,10 @@ int main(int argc, char** argv) {
   if (command == "run")
     return with_ranks(argc, argv, [&](int local_rank, cm::Communicator& world, std::shared_ptr<cm::Communicator>& job) {
       return run(local_rank, world, job, args);
+    });
+  if (command == "sweep")
+    return with_ranks(argc, argv, [&](int local_rank, cm::Communicator& world, std::shared_ptr<cm::Communicator>& job) {
+      return cm::sweep_command(args, local_rank, world, job);
     });
   if (command == "eval")
     return with_ranks(argc, argv, [&](int, cm::Communicator& world, std::shared_ptr<cm::Communicator>&) {

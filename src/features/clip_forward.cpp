@@ -124,8 +124,8 @@ void ClipForward::block(int i, const WeightSource& w, std::vector<float>& x, int
   add_residual(x, y);
 }
 
-ClipForward::Pooled ClipForward::final(const WeightSource& w, const std::vector<float>& x, int64_t n_images,
-                                       FeatureSink* sink) const {
+std::vector<float> ClipForward::pool(const WeightSource& w, const std::vector<float>& x, int64_t n_images,
+                                     FeatureSink* sink) const {
   const ClipNames& nm = cfg_.names;
   const int64_t d = cfg_.hidden, tokens = cfg_.tokens();
   CM_ASSERT(x.size() == static_cast<size_t>(n_images * tokens * d));
@@ -135,10 +135,17 @@ ClipForward::Pooled ClipForward::final(const WeightSource& w, const std::vector<
   for (int64_t img = 0; img < n_images; ++img) {
     std::copy(x.begin() + img * tokens * d, x.begin() + (img * tokens + 1) * d, cls.begin() + img * d);
   }
-  Pooled out;
-  out.pooled.resize(cls.size());
-  norm(w, nm.post_ln_w, nm.post_ln_b, clip_site(cfg_.layers, "post_ln"), cls.data(), out.pooled.data(), n_images, sink);
+  std::vector<float> pooled(cls.size());
+  norm(w, nm.post_ln_w, nm.post_ln_b, clip_site(cfg_.layers, "post_ln"), cls.data(), pooled.data(), n_images, sink);
+  return pooled;
+}
 
+ClipForward::Pooled ClipForward::final(const WeightSource& w, const std::vector<float>& x, int64_t n_images,
+                                       FeatureSink* sink) const {
+  const ClipNames& nm = cfg_.names;
+  const int64_t d = cfg_.hidden;
+  Pooled out;
+  out.pooled = pool(w, x, n_images, sink);
   if (!nm.proj.empty()) {
     const int64_t pd = cfg_.proj_dim;
     CM_ASSERT(pd > 0);
@@ -179,7 +186,16 @@ void ClipForward::stage(int s, const WeightSource& w, const Exemplars& x, std::v
   else if (s <= cfg_.layers)
     block(s - 1, w, hidden, x.n, sink);
   else
-    hidden = final(w, hidden, x.n, sink).pooled;
+    hidden = pool(w, hidden, x.n, sink);
+}
+
+double ClipForward::matmul_flops(const Exemplars& x) const {
+  const double n = static_cast<double>(x.n), d = cfg_.hidden, f = cfg_.intermediate, tokens = cfg_.tokens();
+  const double patch = static_cast<double>(cfg_.channels) * cfg_.patch_size * cfg_.patch_size;
+  const double embed = 2 * n * (tokens - 1) * d * patch;                   // the patch conv as a GEMM
+  const double linears = 2 * n * tokens * (4 * d * d + 2 * d * f);        // q, k, v, out_proj; fc1, fc2
+  const double attention = 2 * 2 * n * cfg_.heads * tokens * tokens * (d / cfg_.heads);  // Q K^T, P V
+  return embed + cfg_.layers * (linears + attention);
 }
 
 }  // namespace cm

@@ -24,6 +24,7 @@ class ClipForward : public Forward {
   int64_t hidden_elements(int stage, const Exemplars& x) const override;
   int64_t rows_per_exemplar(const Site& site, const Exemplars& x) const override;
   int64_t pooled_dim() const override { return cfg_.hidden; }
+  double matmul_flops(const Exemplars& x) const override;
   void stage(int s, const WeightSource& w, const Exemplars& x, std::vector<float>& hidden,
              FeatureSink* sink) const override;
 
@@ -38,10 +39,13 @@ class ClipForward : public Forward {
     std::vector<float> pooled;  // [n_images, hidden]: post-LayerNorm of each image's CLS token
     std::vector<float> embeds;  // [n_images, proj_dim]; empty when the checkpoint has no projection
   };
-  // Stage L + 1.
+  // Stage L + 1's pooled output, and the projection of it when the checkpoint has one.
   Pooled final(const WeightSource& w, const std::vector<float>& hidden, int64_t n_images, FeatureSink* sink) const;
 
  private:
+  // The pooled output alone: what stage L + 1 leaves (nothing downstream of a stage reads the projection).
+  std::vector<float> pool(const WeightSource& w, const std::vector<float>& hidden, int64_t n_images,
+                          FeatureSink* sink) const;
   void norm(const WeightSource& w, const std::string& g, const std::string& b, const std::string& site,
             const float* x, float* y, int64_t rows, FeatureSink* sink) const;
   void dense(const WeightSource& w, const std::string& wname, const std::string& bname, const float* x, float* y,

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "arch/model_spec.hpp"
@@ -46,6 +47,8 @@ class FeatureStore : public FeatureSink {
   // Throws (internal error) when the site was never recorded.
   const SiteStats& at(const std::string& site) const;
   const std::map<std::string, SiteStats>& sites() const { return stats_; }
+  // A site's statistics as recorded before (a feature cache's entry), in place of any it holds.
+  void insert(const std::string& site, SiteStats stats) { stats_[site] = std::move(stats); }
   // Bytes held by the statistics of every site.
   uint64_t bytes() const;
 

@@ -38,6 +38,10 @@ class Forward {
   virtual int64_t rows_per_exemplar(const Site& site, const Exemplars& x) const = 0;
   // Width of the pooled output the last stage leaves (eval's heads sit on it).
   virtual int64_t pooled_dim() const = 0;
+  // Floating-point operations of the matrix products run() computes on these exemplars, 2 m n k each: every
+  // linear map, attention's Q K^T and P V (over all tokens, padding included, as they are computed) and any
+  // patch embedding. Element-wise work is left out. For throughput reports (eval's GFLOP/s).
+  virtual double matmul_flops(const Exemplars& x) const = 0;
 
   // Runs stage s on `hidden` (set by stage 0, which ignores what it holds).
   virtual void stage(int s, const WeightSource& w, const Exemplars& x, std::vector<float>& hidden,

@@ -34,6 +34,18 @@ int64_t LlamaForward::rows_per_exemplar(const Site&, const Exemplars& x) const {
   return x.n > 0 ? (x.real_tokens() + x.n - 1) / x.n : 0;
 }
 
+double LlamaForward::matmul_flops(const Exemplars& x) const {
+  const double n = static_cast<double>(x.n), len = static_cast<double>(x.length), rows = n * len;
+  const double d = static_cast<double>(cfg_.hidden), f = static_cast<double>(cfg_.intermediate);
+  const double hd = static_cast<double>(cfg_.head_dim), qd = static_cast<double>(cfg_.heads) * hd;
+  const double kvd = static_cast<double>(cfg_.kv_heads) * hd;
+  // q, k, v, o_proj; gate, up, down. The embedding is a lookup and lm_head is not run.
+  const double linears = 2 * rows * (2 * d * qd + 2 * d * kvd + 3 * d * f);
+  // Every query against every key of its sequence (the mask only zeroes probabilities).
+  const double attention = 2 * 2 * n * static_cast<double>(cfg_.heads) * len * len * hd;
+  return static_cast<double>(cfg_.layers) * (linears + attention);
+}
+
 void LlamaForward::stage(int s, const WeightSource& w, const Exemplars& x, std::vector<float>& hidden,
                          FeatureSink* sink) const {
   CM_ASSERT(s >= 0 && s < num_stages() && x.kind == InputKind::Tokens);

@@ -25,6 +25,7 @@ class LlamaForward : public Forward {
   int64_t hidden_elements(int stage, const Exemplars& x) const override;
   int64_t rows_per_exemplar(const Site& site, const Exemplars& x) const override;
   int64_t pooled_dim() const override { return cfg_.hidden; }
+  double matmul_flops(const Exemplars& x) const override;
   void stage(int s, const WeightSource& w, const Exemplars& x, std::vector<float>& hidden,
              FeatureSink* sink) const override;
 

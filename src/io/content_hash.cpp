@@ -67,6 +67,17 @@ std::string content_hash_root(const std::vector<uint64_t>& words) {
   return hex(root);
 }
 
+std::string digest_hex(uint64_t high, uint64_t low) {
+  XXH128_canonical_t c;
+  XXH128_canonicalFromHash(&c, XXH128_hash_t{low, high});
+  return hex(c);
+}
+
+std::string digest_of(const void* data, size_t n) {
+  const XXH128_hash_t h = XXH3_128bits(data, n);
+  return digest_hex(h.high64, h.low64);
+}
+
 std::string content_hash_file(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) fail(path, std::string("cannot open for hashing: ") + std::strerror(errno));

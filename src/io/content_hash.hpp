@@ -44,4 +44,9 @@ std::string content_hash_root(const std::vector<uint64_t>& words);
 // The whole content hash of a file read here (chunk by chunk, pread), for files no reader hashes on the way.
 std::string content_hash_file(const std::string& path);
 
+// An XXH3-128 digest (high and low words) as 32 lowercase hex digits, big-endian (its canonical form); and the
+// digest of n bytes so written: the keys of the feature cache and of a job's saved work.
+std::string digest_hex(uint64_t high, uint64_t low);
+std::string digest_of(const void* data, size_t n);
+
 }  // namespace cm

@@ -89,7 +89,7 @@ void drop(const std::string& path) {
 
 void remove_temp_files_on_signal() {
   static const bool installed = [] {
-    for (int sig : {SIGTERM, SIGINT, SIGHUP}) signal(sig, on_signal);
+    for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) signal(sig, on_signal);
     return true;
   }();
   (void)installed;

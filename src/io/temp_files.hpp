@@ -6,7 +6,8 @@
 
 namespace cm {
 
-// Installs the SIGTERM / SIGINT / SIGHUP handler (once per process).
+// Installs the SIGTERM / SIGINT / SIGHUP / SIGUSR1 handler (once per process). USR1 is what
+// `sbatch --signal=USR1@120` sends a step before its time runs out: a job killed then resumes when requeued.
 void remove_temp_files_on_signal();
 
 void register_temp_file(const std::string& path);

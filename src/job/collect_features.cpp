@@ -1,5 +1,6 @@
 #include "job/collect_features.hpp"
 
+#include <algorithm>
 #include <optional>
 
 #include "common/error.hpp"
@@ -9,17 +10,14 @@
 
 namespace cm {
 
-namespace {
-
-// The sites whose statistics the tensors [first, end) use.
-std::vector<std::string> sites_of(const ModelSpec& model, const RankShard& shard) {
+std::vector<std::string> feature_sites(const ModelSpec& model, const RankShard& shard) {
   std::vector<std::string> sites;
-  for (int i = shard.first_tensor; i < shard.end_tensor; ++i)
-    if (!model.tensors[i].site.empty()) sites.push_back(model.tensors[i].site);
+  for (int i = shard.first_tensor; i < shard.end_tensor; ++i) {
+    const std::string& site = model.tensors[i].site;
+    if (!site.empty() && std::find(sites.begin(), sites.end(), site) == sites.end()) sites.push_back(site);
+  }
   return sites;
 }
-
-}  // namespace
 
 FeatureInputs open_feature_inputs(const JobConfig& cfg, const ArchModel& arch, Backend& backend) {
   FeatureInputs fin;
@@ -44,9 +42,17 @@ ModelSpec with_feature_rows(const ModelSpec& model, const FeatureInputs& fin) {
 // Tasks go in waves of one task per worker thread (each on one BLAS thread: a CLIP task's matrices, some 100
 // rows, are too small to split well; an LLM's 1024 rows gain no more from one task per core than from BLAS), the rank's stages in at most two segments around the one send that happens
 // before the last stage: a stage shared with the next rank, whose input hidden state it receives first.
-std::vector<FeatureStore> collect_features(FeatureInputs& fin, const JobInputs& in, Backend& backend,
+std::vector<FeatureStore> collect_features(const FeatureInputs& fin, const JobInputs& in, Backend& backend,
                                            const std::vector<double>& scales,
                                            const ShardPlan& plan, Communicator& comm) {
+  std::vector<int> all(in.num_experts());
+  for (size_t k = 0; k < all.size(); ++k) all[k] = static_cast<int>(k);
+  return collect_features(fin, in, backend, scales, plan, comm, all);
+}
+
+std::vector<FeatureStore> collect_features(const FeatureInputs& fin, const JobInputs& in, Backend& backend,
+                                           const std::vector<double>& scales,
+                                           const ShardPlan& plan, Communicator& comm, const std::vector<int>& tasks) {
   const Forward& forward = *fin.forward;
   const int rank = comm.rank();
   const RankShard& mine = plan.ranks[rank];
@@ -58,8 +64,11 @@ std::vector<FeatureStore> collect_features(FeatureInputs& fin, const JobInputs& 
                               : mine.last_stage + 1;
   const size_t K = in.num_experts();
   CM_ASSERT(fin.exemplars.size() == K);
+  for (size_t i = 0; i < tasks.size(); ++i)
+    CM_ASSERT(tasks[i] >= 0 && static_cast<size_t>(tasks[i]) < K && (i == 0 || tasks[i - 1] < tasks[i]));
+  const size_t T = tasks.size();
   std::vector<FeatureStore> stores;
-  for (size_t k = 0; k < K; ++k) stores.emplace_back(sites_of(in.model(), mine));
+  for (size_t k = 0; k < K; ++k) stores.emplace_back(feature_sites(in.model(), mine));
   std::vector<std::vector<float>> hidden(K);
 
   // Each weight is dropped from this process's memory once read: the merge reads it again, from the page
@@ -85,28 +94,32 @@ std::vector<FeatureStore> collect_features(FeatureInputs& fin, const JobInputs& 
     for (int s = first; s < end; ++s) forward.stage(s, weights, fin.exemplars[k], hidden[k], &stores[k]);
   };
 
+  // The worker count of all K tasks, whichever run: a task then runs on one BLAS thread, or on all of them,
+  // whatever the other tasks of its run.
   const int workers = backend.concurrent_callers() ? std::min<int>(static_cast<int>(K), cpu_threads()) : 1;
-  Progress progress("features", "tasks", K, rank == 0);
-  for (size_t wave = 0; wave < K; wave += static_cast<size_t>(workers)) {
-    const size_t end = std::min(K, wave + static_cast<size_t>(workers));
+  Progress progress("features", "tasks", T, rank == 0);
+  for (size_t wave = 0; wave < T; wave += static_cast<size_t>(workers)) {
+    const size_t end = std::min(T, wave + static_cast<size_t>(workers));
+    const auto task = [&](size_t i) { return static_cast<size_t>(tasks[i]); };
     const auto each = [&](const std::function<void(size_t k)>& body) {
       std::optional<OneBlasThread> one;
       if (workers > 1) one.emplace();
-      parallel_for(static_cast<int64_t>(end - wave), workers, [&](int64_t i, int) { body(wave + static_cast<size_t>(i)); });
+      parallel_for(static_cast<int64_t>(end - wave), workers,
+                   [&](int64_t i, int) { body(task(wave + static_cast<size_t>(i))); });
     };
     // Stage 0 starts from the exemplars, which every rank has; later stages from the rank before.
     if (mine.first_stage > 0)
-      for (size_t k = wave; k < end; ++k) {
+      for (size_t i = wave; i < end; ++i) {
+        const size_t k = task(i);
         hidden[k].resize(static_cast<size_t>(forward.hidden_elements(mine.first_stage, fin.exemplars[k])));
         comm.recv(hidden[k].data(), hidden[k].size(), rank - 1);
       }
     each([&](size_t k) { stages(k, mine.first_stage, std::min(send_before, mine.last_stage + 1)); });
     if (has_next && next_first == send_before)
-      for (size_t k = wave; k < end; ++k) comm.send(hidden[k].data(), hidden[k].size(), rank + 1);
+      for (size_t i = wave; i < end; ++i) comm.send(hidden[task(i)].data(), hidden[task(i)].size(), rank + 1);
     if (send_before <= mine.last_stage) each([&](size_t k) { stages(k, send_before, mine.last_stage + 1); });
-    for (size_t k = wave; k < end; ++k) {
-      fin.exemplars[k] = Exemplars{};
-      hidden[k] = std::vector<float>();
+    for (size_t i = wave; i < end; ++i) {
+      hidden[task(i)] = std::vector<float>();
     }
     progress.advance(end - wave);
   }

@@ -1,5 +1,6 @@
 #pragma once
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "backend/backend.hpp"
@@ -27,13 +28,24 @@ FeatureInputs open_feature_inputs(const JobConfig& cfg, const ArchModel& arch, B
 // (token counts are known only from the exemplars), for the methods' cost models.
 ModelSpec with_feature_rows(const ModelSpec& model, const FeatureInputs& fin);
 
-// Runs each task's exemplars through that task's feature model (METHODS.md "Feature model") and keeps
-// the statistics this rank's tensors use. `scales` empty: the expert itself; else theta_0 + scales[k] T_k.
+// The sites whose statistics the tensors of `shard` use, each once, in model order: what a rank's FeatureStore
+// records (an empty list: every site of the stages it runs).
+std::vector<std::string> feature_sites(const ModelSpec& model, const RankShard& shard);
+
+// Runs each task of `tasks` (indices into the experts, ascending) through that task's feature model (METHODS.md
+// "Feature model") and keeps the statistics this rank's tensors use; every other task gets an empty store (one
+// that records this rank's sites, holding none). `scales` empty: the expert itself; else theta_0 + scales[k] T_k.
 // The forward pass is a pipeline over ranks in stage order: every rank reads the exemplars, runs the
 // stages its shard touches, takes its input hidden states from the rank before and hands the next rank
 // the hidden states at the input of that rank's first stage; tasks follow one another through it.
-// The exemplars are dropped as each task finishes.
-std::vector<FeatureStore> collect_features(FeatureInputs& fin, const JobInputs& in, Backend& backend,
+// Collective: every rank passes the same `tasks`. A task's statistics do not depend on which other tasks run
+// with it (the worker count is the one of all tasks). The exemplars are kept: a sweep's next feature model
+// runs them again.
+std::vector<FeatureStore> collect_features(const FeatureInputs& fin, const JobInputs& in, Backend& backend,
+                                           const std::vector<double>& scales,
+                                           const ShardPlan& plan, Communicator& comm, const std::vector<int>& tasks);
+// Every task.
+std::vector<FeatureStore> collect_features(const FeatureInputs& fin, const JobInputs& in, Backend& backend,
                                            const std::vector<double>& scales,
                                            const ShardPlan& plan, Communicator& comm);
 

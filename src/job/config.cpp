@@ -20,24 +20,26 @@ const std::map<std::string, std::set<std::string>>& sections() {
       {"model", {"arch", "base"}},
       {"experts", {"name", "path", "exemplars", "fisher"}},
       {"method", {}},
-      {"features", {"exemplars", "model"}},
+      {"features", {"exemplars", "model", "cache"}},
       {"output", {"path", "format", "shard_size", "dtype"}},
       {"runtime", {"backend", "threads"}},
       {"eval", {"heads", "data", "tasks", "batch"}},  // read by `catmerge eval` (job/eval_config.cpp)
+      {"sweep", {"dir", "grids", "select", "test", "write"}},  // read by `catmerge sweep` (job/sweep_config.cpp)
   };
   return s;
 }
 
 }  // namespace
 
-JobConfig load_config(const std::string& file, const std::vector<std::string>& sets) {
+JobConfig load_config(const std::string& file, const std::vector<std::string>& sets, bool method_required) {
   const YamlReader r(file, sets);
   const YAML::Node& root = r.root();
   std::set<std::string> section_names;
   for (const auto& [name, keys] : sections()) section_names.insert(name);
   r.known_keys(root, "", section_names);
-  for (const char* required : {"model", "experts", "method", "output"})
+  for (const char* required : {"model", "experts", "output"})
     if (!root[required]) r.bad(required, "missing section");
+  if (method_required && !root["method"]) r.bad("method", "missing section");
 
   JobConfig c;
   c.source = file;
@@ -69,7 +71,7 @@ JobConfig load_config(const std::string& file, const std::vector<std::string>& s
     c.experts.push_back(x);
   }
 
-  const YAML::Node method = root["method"];
+  const YAML::Node method = root["method"] ? root["method"] : YAML::Node(YAML::Load("{name: weight_average}"));
   if (!method.IsMap()) r.bad("method", "expected a map with at least 'name'");
   if (!method["name"]) r.bad("method.name", "missing");
   c.method = r.text(method["name"], "method.name");
@@ -91,6 +93,7 @@ JobConfig load_config(const std::string& file, const std::vector<std::string>& s
     if (f["exemplars"]) c.exemplars = r.integer(f["exemplars"], "features.exemplars", 1);
     if (f["model"] && r.one_of(f["model"], "features.model", {"expert", "scaled"}) == "scaled")
       c.feature_model = FeatureModel::Scaled;
+    if (f["cache"]) c.feature_cache = r.path(f["cache"], "features.cache");
   }
 
   const YAML::Node out = root["output"];

@@ -39,6 +39,7 @@ struct JobConfig {
   std::map<std::string, std::string> method_params;  // every method key but `name`, as scalar text
   int exemplars = 2;
   FeatureModel feature_model = FeatureModel::Expert;
+  std::string feature_cache;  // features.cache: a directory of per-task features (job/feature_cache.hpp); "" = none
   std::string output_path;
   OutputFormat output_format = OutputFormat::Hdf5;
   uint64_t shard_size = 5'000'000'000;  // output.shard_size: bytes of tensor data per safetensors shard
@@ -51,6 +52,7 @@ struct JobConfig {
 // Reads `path`, applies each "key.path=value" of `sets` (value parsed as YAML; list indices as numbers,
 // e.g. experts.0.path=x), checks every key, and resolves relative paths against the configuration's
 // folder (paths given with --set: against the working directory). Throws cm::Error naming the file and key.
-JobConfig load_config(const std::string& path, const std::vector<std::string>& sets);
+// A sweep's configuration may leave out `method` (its grids name the methods): method_required false.
+JobConfig load_config(const std::string& path, const std::vector<std::string>& sets, bool method_required = true);
 
 }  // namespace cm

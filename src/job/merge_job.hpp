@@ -20,15 +20,19 @@ struct MergeReport {
   std::vector<uint64_t> peak_rss;     // per rank: peak resident memory (bytes)
   std::vector<double> shard_seconds;  // per rank: seconds from the start until its last tensor was sent
   std::vector<double> output_io;      // per rank: seconds its threads spent writing merged bytes (inside merge)
+  size_t tensors = 0;                 // tensors of the model
+  std::vector<uint64_t> resumed;      // per rank: tensors taken from an interrupted run's resume directory
   uint64_t input_bytes = 0;           // every weight file's size: the checkpoints
   uint64_t feature_bytes = 0;         // this rank's feature statistics, held through the merge
 };
 
-// The whole `catmerge run`, on every rank of `comm`: open and check the inputs, plan the shards by the
-// method's cost, collect features through the rank pipeline if the method needs them, compute whole-model
-// statistics, merge each rank's tensors (every core of the rank busy) and write them: streamed to rank 0 for
-// an HDF5 output, into each rank's own shards for a safetensors one; either way under a temporary name
-// renamed only when complete. Rank 0 prints progress. Throws cm::Error on bad input; no output exists then.
+// The whole `catmerge run`, on every rank of `comm`, through the phases of job/merge_phases: open and check the
+// inputs, plan the shards by the method's cost, collect features through the rank pipeline if the method needs
+// them, compute whole-model statistics, merge each rank's tensors (every core of the rank busy) and write them:
+// streamed to rank 0 for an HDF5 output, into each rank's own shards for a safetensors one; either way under a
+// temporary name renamed only when complete. Each merged tensor is also saved in the resume directory
+// (job/resume.hpp), so a run killed and started again merges only what is left. Rank 0 prints progress.
+// Throws cm::Error on bad input; no output exists then.
 MergeReport run_merge(const JobConfig& cfg, Communicator& comm);
 
 // The shard plan of a run's configuration for `ranks` ranks, from the checkpoints' headers (catmerge plan);

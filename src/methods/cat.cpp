@@ -50,25 +50,35 @@ class Cat : public Method {
     return t.parts * (forward + conflict_unit_flops(out, in, rows, c_, TopEigenOptions{}) + project) + Method::cost(t);
   }
 
+  std::optional<float> final_scale() const override {
+    return per_expert_ ? std::nullopt : std::optional<float>(static_cast<float>(alphas_[0]));
+  }
+  // sum_k That_k: theta_0 + alpha * that is the merge, as METHODS.md writes it for one alpha.
+  void direction(const MergeUnit& unit, const std::vector<float>& base, TaskVectors& tasks, float* d) override {
+    trim(unit, tasks);
+    task_sum(tasks, base.size(), d);
+  }
   void merge(const MergeUnit& unit, const std::vector<float>& base, TaskVectors& tasks, float* merged) override {
-    if (tasks.size() > 1) {  // with one task there is no conflict: nothing is trimmed
-      switch (unit.role()) {
-        case Role::Linear: trim_linear(unit, tasks); break;
-        case Role::NormScale: trim_entries(unit, tasks, c_norm_, true); break;
-        case Role::Shift: trim_entries(unit, tasks, c_shift_, false); break;
-        case Role::Other: break;
-      }
+    if (per_expert_) {
+      trim(unit, tasks);
+      return task_arithmetic(base, tasks, alphas_, merged);
     }
-    if (per_expert_) return task_arithmetic(base, tasks, alphas_, merged);
-    // theta_0 + alpha * sum_k That_k, as METHODS.md writes it for one alpha.
-    std::fill(merged, merged + base.size(), 0.0f);
-    for (const auto& t : tasks)
-      for (size_t i = 0; i < base.size(); ++i) merged[i] += t[i];
-    const float alpha = static_cast<float>(alphas_[0]);
-    for (size_t i = 0; i < base.size(); ++i) merged[i] = base[i] + alpha * merged[i];
+    direction(unit, base, tasks, merged);
+    apply_final_scale(base.data(), *final_scale(), merged, merged, base.size());
   }
 
  private:
+  // T_k -> That_k: every conflict removed (with one task there is none).
+  void trim(const MergeUnit& unit, TaskVectors& tasks) {
+    if (tasks.size() < 2) return;
+    switch (unit.role()) {
+      case Role::Linear: trim_linear(unit, tasks); break;
+      case Role::NormScale: trim_entries(unit, tasks, c_norm_, true); break;
+      case Role::Shift: trim_entries(unit, tasks, c_shift_, false); break;
+      case Role::Other: break;
+    }
+  }
+
   const SiteStats& site(size_t k, const MergeUnit& unit, SiteKind kind, int64_t dim) const {
     CM_ASSERT(ctx_.features != nullptr && k < ctx_.features->size());
     const SiteStats& s = (*ctx_.features)[k].at(unit.tensor->site);

@@ -16,7 +16,8 @@ class Dare : public Method {
   Dare(Params& params, const MergeContext& ctx)
       : p_(number_in(params, "p", 0.5, kHalfOpen)),
         seed_(uint32_param(params, "seed", 0)),
-        ties_(params.choice("combine", {"task_arithmetic", "ties"}) == "ties") {
+        ties_(params.choice("combine", {"task_arithmetic", "ties"}) == "ties"),
+        per_expert_(!ties_ && params.has("alphas")) {
     if (ties_) {
       alphas_.assign(ctx.num_tasks, params.number("alpha", 0.3));
     } else {
@@ -25,7 +26,27 @@ class Dare : public Method {
   }
 
   bool elementwise(const TensorSpec&) const override { return true; }
+  std::optional<float> final_scale() const override {
+    return per_expert_ ? std::nullopt : std::optional<float>(static_cast<float>(alphas_[0]));
+  }
+  void direction(const MergeUnit& unit, const std::vector<float>& base, TaskVectors& tasks, float* d) override {
+    drop(unit, tasks);
+    if (!ties_) return task_sum(tasks, base.size(), d);
+    const std::vector<float> keep_all(tasks.size(), -std::numeric_limits<float>::infinity());
+    ties_direction(tasks, keep_all, base.size(), d);
+  }
   void merge(const MergeUnit& unit, const std::vector<float>& base, TaskVectors& tasks, float* merged) override {
+    if (per_expert_) {
+      drop(unit, tasks);
+      return task_arithmetic(base, tasks, alphas_, merged);
+    }
+    direction(unit, base, tasks, merged);
+    apply_final_scale(base.data(), *final_scale(), merged, merged, base.size());
+  }
+
+ private:
+  // Drop and rescale: each entry of T_k kept with probability 1 - p by its own counter-based draw.
+  void drop(const MergeUnit& unit, TaskVectors& tasks) const {
     const uint64_t name_hash = fnv1a64(unit.name());
     const float one_minus_p = static_cast<float>(1.0 - p_);
     for (size_t k = 0; k < tasks.size(); ++k) {
@@ -35,15 +56,12 @@ class Dare : public Method {
         t[i] = dare_value(t[i], dare_keep(name_hash, static_cast<uint32_t>(k), seed_, index, p_), one_minus_p);
       }
     }
-    if (!ties_) return task_arithmetic(base, tasks, alphas_, merged);
-    const std::vector<float> keep_all(tasks.size(), -std::numeric_limits<float>::infinity());
-    ties_combine(base, tasks, keep_all, static_cast<float>(alphas_[0]), merged);
   }
 
- private:
   double p_;
   uint32_t seed_;
   bool ties_;
+  bool per_expert_;             // combine: task_arithmetic with `alphas`: sum_k alpha_k T_k
   std::vector<double> alphas_;  // combine: ties uses the one alpha, stored for every expert
 };
 

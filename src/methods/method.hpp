@@ -7,6 +7,7 @@
 // method (elementwise(t)) is also given row blocks of units, from several threads at once.
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -77,7 +78,19 @@ class Method {
   // Merged values of one unit into merged[0, unit.numel()). `tasks` holds the original task vectors and may
   // be overwritten.
   virtual void merge(const MergeUnit& unit, const std::vector<float>& base, TaskVectors& tasks, float* merged) = 0;
+
+  // When merge() is theta_0 + alpha * D for the method's one alpha, with D computed without alpha (task
+  // arithmetic, TIES, PCB, CAT with `alpha`): that alpha. D is then what direction() writes, and merge() is
+  // apply_final_scale() of it, so a sweep computes D once for every alpha and gets the same bits as one run per
+  // alpha (job/sweep.hpp). Features of the `scaled` model depend on alpha too: the job knows that, not this.
+  virtual std::optional<float> final_scale() const { return std::nullopt; }
+  // D of one unit into d[0, unit.numel()), for a method with a final scale; as merge(), `tasks` may be overwritten.
+  virtual void direction(const MergeUnit& unit, const std::vector<float>& base, TaskVectors& tasks, float* d);
 };
+
+// out = base + alpha * d, element by element: the last step of every method with a final scale, one function so
+// that a run and a sweep round the same way. out may be d.
+void apply_final_scale(const float* base, float alpha, const float* d, float* out, size_t n);
 
 // Builds the method named `name` reading its hyperparameters from `params` (then params.finish()).
 // Throws cm::Error naming params.where() for an unknown method or bad hyperparameter.

@@ -56,6 +56,20 @@ std::vector<double> read_alphas(Params& params, int num_tasks, double fallback) 
   return std::vector<double>(num_tasks, params.number("alpha", fallback));
 }
 
+void apply_final_scale(const float* base, float alpha, const float* d, float* out, size_t n) {
+  for (size_t i = 0; i < n; ++i) out[i] = base[i] + alpha * d[i];
+}
+
+void Method::direction(const MergeUnit&, const std::vector<float>&, TaskVectors&, float*) {
+  CM_ASSERT(!"direction() of a method without a final scale");
+}
+
+void task_sum(const TaskVectors& tasks, size_t n, float* out) {
+  std::fill(out, out + n, 0.0f);
+  for (const auto& t : tasks)
+    for (size_t i = 0; i < n; ++i) out[i] += t[i];
+}
+
 CM_CPU_CLONES void task_arithmetic(const std::vector<float>& base, const TaskVectors& tasks, const std::vector<double>& alphas,
                      float* out) {
   CM_ASSERT(tasks.size() == alphas.size());
@@ -71,7 +85,7 @@ CM_CPU_CLONES void task_arithmetic(const std::vector<float>& base, const TaskVec
 
 namespace {
 
-// The two per-task passes of ties_combine over one stretch. Kept out of line on purpose: inlined into the loop over
+// The two per-task passes of ties_direction over one stretch. Kept out of line on purpose: inlined into the loop over
 // tasks, GCC's unroll-and-jam (-O3) fuses two tasks into one scalar loop instead of vectorising each; __restrict
 // because the stretches never overlap.
 [[gnu::noinline]] CM_CPU_CLONES void add_trimmed(const float* __restrict t, float threshold, size_t n, float* __restrict total) {
@@ -93,21 +107,20 @@ namespace {
 
 // ties_trim and ties_disjoint_mean (merge_math.hpp, which the GPU runs per element) over a stretch of entries at
 // a time, task by task, so that every loop vectorises; the same operations in the same order, so the same bits.
-void ties_combine(const std::vector<float>& base, const TaskVectors& tasks, const std::vector<float>& thresholds,
-                  float alpha, float* out) {
+void ties_direction(const TaskVectors& tasks, const std::vector<float>& thresholds, size_t n_total, float* d) {
   const size_t K = tasks.size();
   CM_ASSERT(thresholds.size() == K);
   constexpr size_t kStretch = 1024;
   float total[kStretch], gamma[kStretch], sum[kStretch], count[kStretch];
-  for (size_t first = 0; first < base.size(); first += kStretch) {
-    const size_t n = std::min(kStretch, base.size() - first);
+  for (size_t first = 0; first < n_total; first += kStretch) {
+    const size_t n = std::min(kStretch, n_total - first);
     std::fill(total, total + n, 0.0f);
     for (size_t k = 0; k < K; ++k) add_trimmed(tasks[k].data() + first, thresholds[k], n, total);
     for (size_t i = 0; i < n; ++i) gamma[i] = sign_of(total[i]);
     std::fill(sum, sum + n, 0.0f);
     std::fill(count, count + n, 0.0f);
     for (size_t k = 0; k < K; ++k) add_agreeing(tasks[k].data() + first, thresholds[k], gamma, n, sum, count);
-    for (size_t i = 0; i < n; ++i) out[first + i] = base[first + i] + alpha * (sum[i] / std::max(count[i], 1.0f));
+    for (size_t i = 0; i < n; ++i) d[first + i] = sum[i] / std::max(count[i], 1.0f);
   }
 }
 

@@ -49,10 +49,12 @@ void weight_average(const std::vector<float>& base, const TaskVectors& tasks, fl
 void task_arithmetic(const std::vector<float>& base, const TaskVectors& tasks, const std::vector<double>& alphas,
                      float* out);
 
-// TIES steps 1-4: theta_0 + alpha * disjoint mean of the elected signs, after keeping the entries of task k
-// with |T_k| >= thresholds[k] (-infinity keeps all).
-void ties_combine(const std::vector<float>& base, const TaskVectors& tasks, const std::vector<float>& thresholds,
-                  float alpha, float* out);
+// sum_k T_k (float32, ascending k) of n entries: the direction of task arithmetic and CAT with one alpha.
+void task_sum(const TaskVectors& tasks, size_t n, float* out);
+
+// TIES steps 1-3, the direction of step 4: the disjoint mean of the elected signs over n entries, after keeping
+// the entries of task k with |T_k| >= thresholds[k] (-infinity keeps all).
+void ties_direction(const TaskVectors& tasks, const std::vector<float>& thresholds, size_t n, float* d);
 
 // Visits the task vectors of every unit (or block) a statistic runs over, from up to `workers` threads at once:
 // all units of the model on this rank (scope: model, reduced over ranks) or the unit being merged (scope:

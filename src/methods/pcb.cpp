@@ -81,14 +81,19 @@ class Pcb : public ScopedStatisticsMethod {
         ratio_(number_in(params, "ratio", 0.1, kOpenUnit)),
         alpha_(static_cast<float>(params.number("alpha", 1.0))) {}
 
-  void merge(const MergeUnit&, const std::vector<float>& base, TaskVectors& tasks, float* merged) override {
+  std::optional<float> final_scale() const override { return alpha_; }
+  void direction(const MergeUnit&, const std::vector<float>& base, TaskVectors& tasks, float* d) override {
     const int K = static_cast<int>(tasks.size());
     CM_ASSERT(stats_.size() == tasks.size());  // prepare() or prepare_unit() ran
     std::vector<float> t(K);
     for (size_t i = 0; i < base.size(); ++i) {
       for (int k = 0; k < K; ++k) t[k] = tasks[k][i];
-      merged[i] = base[i] + alpha_ * pcb_tau(t.data(), K, stats_.data());
+      d[i] = pcb_tau(t.data(), K, stats_.data());
     }
+  }
+  void merge(const MergeUnit& unit, const std::vector<float>& base, TaskVectors& tasks, float* merged) override {
+    direction(unit, base, tasks, merged);
+    apply_final_scale(base.data(), alpha_, merged, merged, base.size());
   }
 
  private:

@@ -32,9 +32,14 @@ class Ties : public ScopedStatisticsMethod {
         density_(number_in(params, "density", 0.2, kOpenUnit)),
         alpha_(static_cast<float>(params.number("alpha", 0.3))) {}
 
-  void merge(const MergeUnit&, const std::vector<float>& base, TaskVectors& tasks, float* merged) override {
+  std::optional<float> final_scale() const override { return alpha_; }
+  void direction(const MergeUnit&, const std::vector<float>& base, TaskVectors& tasks, float* d) override {
     CM_ASSERT(thresholds_.size() == tasks.size());  // prepare() or prepare_unit() ran
-    ties_combine(base, tasks, thresholds_, alpha_, merged);
+    ties_direction(tasks, thresholds_, base.size(), d);
+  }
+  void merge(const MergeUnit& unit, const std::vector<float>& base, TaskVectors& tasks, float* merged) override {
+    direction(unit, base, tasks, merged);
+    apply_final_scale(base.data(), alpha_, merged, merged, base.size());
   }
 
  private:

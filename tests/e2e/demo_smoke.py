@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The demo's whole pipeline on one setting per method (scripts/demo.py --smoke): the floor and ceiling rows
 of its table must be the accuracies torch measured when the zoo was built (data/zoo/expert_accuracy.json),
-each method row must be the test score of the setting it chose, and both plots must be PNG files.
+each method row must be the test score the sweep gave the setting it chose, and both plots must be PNG files.
+(That a sweep's scores are those of separate runs is tests/mpi/sweep_resume.py's to check.)
 
   demo_smoke.py CATMERGE_BINARY"""
 import json
@@ -36,9 +37,10 @@ def main():
             for row, key in (("Pre-trained (floor)", "base"), ("Individual experts (ceiling)", "expert")):
                 got, want = rows[row]["accuracy"][t], 100 * torch_acc["accuracy"][t]["test"][key]
                 check(abs(got - want) < 1e-9, f"{row} on {t}: {got}, torch {want}")
+        with open(os.path.join(out, "sweep", "results.json")) as f:
+            tested = {t["method"]: t for t in json.load(f)["test"]}
         for method, label in demo.LABEL.items():
-            with open(os.path.join(out, "eval", f"{method}.test.json")) as f:
-                check(json.load(f)["average"] == rows[label]["average"], f"{label}: table and its eval file differ")
+            check(tested[method]["average"] == rows[label]["average"], f"{label}: table and the sweep's test score differ")
         for png in ("accuracy.png", "alpha.png"):
             with open(os.path.join(out, png), "rb") as f:
                 check(f.read(8) == b"\x89PNG\r\n\x1a\n", f"{png} is not a PNG")

@@ -4,11 +4,13 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
+#include "arch/registry.hpp"
 #include "gpu_testing.hpp"
 #include "io/checkpoint.hpp"
-#include "job/eval.hpp"
 #include "job/eval_config.hpp"
+#include "job/eval_score.hpp"
 
 namespace cm {
 namespace {
@@ -18,6 +20,13 @@ const std::string kConfig = std::string(CATMERGE_SOURCE_DIR) + "/configs/zoo.yam
 
 class GpuEval : public testing::GpuTest {};
 
+// The test split's counts of one model on one rank, as eval_command computes them.
+std::vector<TaskAccuracy> counts_of(const EvalConfig& cfg, const Checkpoint& model,
+                                    const std::vector<std::string>& tasks, Backend& backend) {
+  EvalScorer scorer(cfg, describe_model(cfg.arch, model), backend, tasks, "test", 0, 1);
+  return scorer.counts(checkpoint_weights(model));
+}
+
 TEST_F(GpuEval, ExpertsAndBaseReproduceTorchAndCpu) {
   std::ifstream in(kZoo + "expert_accuracy.json");
   const nlohmann::json want = nlohmann::json::parse(in)["accuracy"];
@@ -26,12 +35,12 @@ TEST_F(GpuEval, ExpertsAndBaseReproduceTorchAndCpu) {
   const auto cpu = make_backend("cpu", 0, "test");
   for (const std::string& task : cfg.tasks) {
     const auto expert = open_checkpoint(kZoo + "experts/" + task);
-    const TaskAccuracy got = eval_counts(cfg, *expert, "test", {task}, *cuda, 0, 1).at(0);
+    const TaskAccuracy got = counts_of(cfg, *expert, {task}, *cuda).at(0);
     EXPECT_NEAR(got.percent(), 100.0 * want[task]["test"]["expert"].get<double>(), 0.1) << task;
-    EXPECT_EQ(got.correct, eval_counts(cfg, *expert, "test", {task}, *cpu, 0, 1).at(0).correct) << task;
+    EXPECT_EQ(got.correct, counts_of(cfg, *expert, {task}, *cpu).at(0).correct) << task;
   }
   const auto base = open_checkpoint(kZoo + "base");
-  for (const TaskAccuracy& a : eval_counts(cfg, *base, "test", cfg.tasks, *cuda, 0, 1))
+  for (const TaskAccuracy& a : counts_of(cfg, *base, cfg.tasks, *cuda))
     EXPECT_NEAR(a.percent(), 100.0 * want[a.task]["test"]["base"].get<double>(), 0.1) << a.task;
 }
 

@@ -35,6 +35,27 @@ def write_case_config(case, folder, output):
     return path
 
 
+def seeded_random():
+    """A random.Random from CATMERGE_TEST_SEED, or a fresh seed, printed so that a failing run can be repeated."""
+    import random
+    seed = int(os.environ.get("CATMERGE_TEST_SEED", random.randrange(2**32)))
+    print(f"seed {seed} (CATMERGE_TEST_SEED={seed} repeats this run)")
+    return random.Random(seed)
+
+
+def catmerge_at(binary, ranks, args, cwd, fault=None, timeout=300):
+    """`catmerge ARGS` in `cwd` at `ranks` ranks (1: the binary alone, as a Slurm step of one task runs it),
+    with CATMERGE_FAULT (src/common/fault.hpp) set to `fault` or unset."""
+    env = {k: v for k, v in MPI_ENV.items() if k != "CATMERGE_FAULT"}
+    if fault:
+        env["CATMERGE_FAULT"] = fault
+    if ranks == 1:
+        cmd = [binary] + args
+    else:
+        cmd = ["mpirun", "-np", str(ranks)] + (["-x", "CATMERGE_FAULT"] if fault else []) + [binary] + args
+    return subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
 def mpirun(binary, ranks, args, timeout=300):
     return subprocess.run(["mpirun", "-np", str(ranks), binary] + args, env=MPI_ENV, capture_output=True,
                           text=True, timeout=timeout)

@@ -3,21 +3,28 @@
 // (data/zoo/expert_accuracy.json) to 0.1 percentage point, which checks the forward pass, the heads and the
 // pixel conversion end to end; the split over ranks must add up to the whole set; bad input is one line.
 // A token model (data/fixtures/eval, made by tools/reference: labels against transformers' pooled output)
-// goes through the same command.
+// goes through the same command. One EvalScorer scores several models on the data it read once, and its
+// FLOP count is the hand count of the products.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "arch/clip_vit.hpp"
+#include "arch/llama.hpp"
+#include "arch/registry.hpp"
 #include "backend/backend.hpp"
 #include "comm/communicator.hpp"
 #include "common/error.hpp"
+#include "features/clip_forward.hpp"
+#include "features/llama_forward.hpp"
 #include "io/checkpoint.hpp"
 #include "job/eval.hpp"
 #include "job/eval_config.hpp"
+#include "job/eval_score.hpp"
 #include "test_support.hpp"
 
 namespace cm {
@@ -32,6 +39,14 @@ nlohmann::json torch_accuracy() {
 }
 
 using test::error_of;
+
+// This rank's counts of one model, as eval_command computes them.
+std::vector<TaskAccuracy> counts_of(const EvalConfig& cfg, const Checkpoint& model, const std::string& split,
+                                    const std::vector<std::string>& tasks, Backend& backend, int rank = 0,
+                                    int size = 1) {
+  EvalScorer scorer(cfg, describe_model(cfg.arch, model), backend, tasks, split, rank, size);
+  return scorer.counts(checkpoint_weights(model));
+}
 
 TEST(Eval, ConfigNamesTheZooTasksInExpertOrder) {
   const EvalConfig cfg = load_eval_config(kConfig, {});
@@ -49,7 +64,7 @@ TEST(Eval, EachExpertReproducesTorchAccuracy) {
   const auto backend = make_backend("cpu", 0, "test");
   for (const std::string& task : cfg.tasks) {
     const auto expert = open_checkpoint(kZoo + "experts/" + task);
-    const std::vector<TaskAccuracy> got = eval_counts(cfg, *expert, "test", {task}, *backend, 0, 1);
+    const std::vector<TaskAccuracy> got = counts_of(cfg, *expert, "test", {task}, *backend);
     ASSERT_EQ(got.size(), 1u);
     const double torch_pct = 100.0 * want[task]["test"]["expert"].get<double>();
     EXPECT_EQ(got[0].images, 512u) << task;
@@ -63,7 +78,7 @@ TEST(Eval, BaseReproducesTorchAccuracy) {
   const nlohmann::json want = torch_accuracy()["accuracy"];
   const auto backend = make_backend("cpu", 0, "test");
   const auto base = open_checkpoint(kZoo + "base");
-  const std::vector<TaskAccuracy> got = eval_counts(cfg, *base, "test", cfg.tasks, *backend, 0, 1);
+  const std::vector<TaskAccuracy> got = counts_of(cfg, *base, "test", cfg.tasks, *backend);
   ASSERT_EQ(got.size(), cfg.tasks.size());
   for (const auto& a : got) EXPECT_NEAR(a.percent(), 100.0 * want[a.task]["test"]["base"].get<double>(), 0.1) << a.task;
 }
@@ -74,11 +89,11 @@ TEST(Eval, RankSharesAddUpToTheWholeSet) {
   const auto backend = make_backend("cpu", 0, "test");
   const std::string task = cfg.tasks.front();
   const auto expert = open_checkpoint(kZoo + "experts/" + task);
-  const TaskAccuracy whole = eval_counts(cfg, *expert, "val", {task}, *backend, 0, 1).at(0);
+  const TaskAccuracy whole = counts_of(cfg, *expert, "val", {task}, *backend).at(0);
   for (int size : {2, 3}) {
     uint64_t images = 0, correct = 0;
     for (int rank = 0; rank < size; ++rank) {
-      const TaskAccuracy part = eval_counts(cfg, *expert, "val", {task}, *backend, rank, size).at(0);
+      const TaskAccuracy part = counts_of(cfg, *expert, "val", {task}, *backend, rank, size).at(0);
       images += part.images;
       correct += part.correct;
     }
@@ -136,9 +151,9 @@ TEST(Eval, BadInputIsOneLineNamingTheCulprit) {
   const EvalConfig cfg = load_eval_config(kConfig, {"eval.heads=" + heads});
   const auto backend = make_backend("cpu", 1, "test");
   const auto expert = open_checkpoint(digits);
-  const std::string wrong_width = error_of([&] { eval_counts(cfg, *expert, "val", {"digits"}, *backend, 0, 1); });
+  const std::string wrong_width = error_of([&] { counts_of(cfg, *expert, "val", {"digits"}, *backend); });
   EXPECT_NE(wrong_width.find("digits.weight has shape [10, 7]"), std::string::npos) << wrong_width;
-  const std::string no_data = error_of([&] { eval_counts(cfg, *expert, "val", {"ghost"}, *backend, 0, 1); });
+  const std::string no_data = error_of([&] { counts_of(cfg, *expert, "val", {"ghost"}, *backend); });
   EXPECT_NE(no_data.find("no 'ghost' in the file"), std::string::npos) << no_data;
   EXPECT_EQ(no_data.find('\n'), std::string::npos) << no_data;
 }
@@ -155,13 +170,85 @@ TEST(Eval, TokenModelScoresItsLastRealTokens) {
   EXPECT_EQ(cfg.arch, "llama");
   const auto backend = make_backend("cpu", 1, "test");
   const auto model = open_checkpoint(fixtures + "qwen2/expert1");
-  const TaskAccuracy all = eval_counts(cfg, *model, "test", {"padded"}, *backend, 0, 1).at(0);
+  const TaskAccuracy all = counts_of(cfg, *model, "test", {"padded"}, *backend).at(0);
   EXPECT_EQ(all.images, 4u);
   EXPECT_EQ(all.correct, 3u);
-  const TaskAccuracy first = eval_counts(cfg, *model, "test", {"padded"}, *backend, 0, 2).at(0);
-  const TaskAccuracy second = eval_counts(cfg, *model, "test", {"padded"}, *backend, 1, 2).at(0);
+  const TaskAccuracy first = counts_of(cfg, *model, "test", {"padded"}, *backend, 0, 2).at(0);
+  const TaskAccuracy second = counts_of(cfg, *model, "test", {"padded"}, *backend, 1, 2).at(0);
   EXPECT_EQ(first.images + second.images, 4u);
   EXPECT_EQ(first.correct + second.correct, 3u);
+}
+
+// One scorer, the data read once (the file is gone before the first model is scored), several models:
+// the base on both tasks and each expert on its own task give the torch accuracies, and a model scored
+// again gives the same counts.
+TEST(Eval, OneScorerScoresManyModelsOnDataReadOnce) {
+  const test::ScratchDir dir;
+  const std::string data = (dir / "eval.h5").string();
+  std::filesystem::copy_file(kZoo + "eval.h5", data);
+  const EvalConfig cfg = load_eval_config(kConfig, {"eval.data=" + data});
+  const nlohmann::json want = torch_accuracy()["accuracy"];
+  const auto backend = make_backend("cpu", 0, "test");
+  const auto base = open_checkpoint(kZoo + "base");
+  const std::vector<std::string> tasks = {"digits", "letters"};
+  EvalScorer scorer(cfg, describe_model(cfg.arch, *base), *backend, tasks, "val", 0, 1);
+  std::filesystem::remove(data);
+  SoloCommunicator comm;
+  const std::vector<TaskAccuracy> first = score_model(scorer, checkpoint_weights(*base), comm);
+  ASSERT_EQ(first.size(), 2u);
+  for (size_t t = 0; t < tasks.size(); ++t) {
+    EXPECT_EQ(first[t].task, tasks[t]);
+    EXPECT_EQ(first[t].images, 256u);
+    EXPECT_NEAR(first[t].percent(), 100.0 * want[tasks[t]]["val"]["base"].get<double>(), 0.1) << tasks[t];
+  }
+  for (size_t t = 0; t < tasks.size(); ++t) {
+    const auto expert = open_checkpoint(kZoo + "experts/" + tasks[t]);
+    const TaskAccuracy got = scorer.counts(checkpoint_weights(*expert)).at(t);
+    EXPECT_NEAR(got.percent(), 100.0 * want[tasks[t]]["val"]["expert"].get<double>(), 0.1) << tasks[t];
+  }
+  const std::vector<TaskAccuracy> again = scorer.counts(checkpoint_weights(*base));
+  for (size_t t = 0; t < tasks.size(); ++t) EXPECT_EQ(again[t].correct, first[t].correct) << tasks[t];
+}
+
+// 2 m n k per matrix product of a tiny CLIP (hidden 8, 2 heads of 4, MLP 16, 2 blocks; 4x4 images of 3
+// channels in 2x2 patches: 4 patches + CLS = 5 tokens) on 3 images, 15 token rows:
+//   patch conv                 2 * (3 * 4) * 8 * (3 * 2 * 2)  =  2304
+//   per block  q, k, v, out    4 * 2 * 15 * 8 * 8             =  7680
+//              fc1, fc2        2 * 2 * 15 * 16 * 8            =  7680
+//              QK^T, PV        2 * 2 * (3 * 2) * (5 * 5) * 4  =  2400
+//   total                      2304 + 2 * 17760               = 37824
+TEST(Eval, ForwardFlopsOfATinyClipByHand) {
+  ClipVisionConfig cfg;
+  cfg.hidden = 8, cfg.layers = 2, cfg.heads = 2, cfg.intermediate = 16;
+  cfg.image_size = 4, cfg.patch_size = 2, cfg.channels = 3;
+  cfg.names.blocks.resize(2);
+  const auto backend = make_backend("cpu", 1, "test");
+  Exemplars x;
+  x.kind = InputKind::Images;
+  x.n = 3, x.channels = 3, x.height = 4, x.width = 4;
+  EXPECT_EQ(ClipForward(cfg, *backend).matmul_flops(x), 37824.0);
+}
+
+// The same for a tiny grouped-query llama (hidden 8, 2 query heads and 1 key/value head of 4, MLP 12,
+// 1 block) on 2 sequences of 3 tokens, padding included: 6 token rows.
+//   q, o_proj         2 * 2 * 6 * 8 * 8              =  1536
+//   k, v              2 * 2 * 6 * 4 * 8              =   768
+//   gate, up, down    3 * 2 * 6 * 12 * 8             =  3456
+//   QK^T, PV          2 * 2 * (2 * 2) * (3 * 3) * 4  =   576
+//   total                                               6336
+TEST(Eval, ForwardFlopsOfATinyLlamaByHand) {
+  LlamaConfig cfg;
+  cfg.hidden = 8, cfg.layers = 1, cfg.intermediate = 12, cfg.vocab = 10;
+  cfg.heads = 2, cfg.kv_heads = 1, cfg.head_dim = 4;
+  cfg.window = {0};
+  cfg.blocks.resize(1);
+  const auto backend = make_backend("cpu", 1, "test");
+  Exemplars x;
+  x.kind = InputKind::Tokens;
+  x.n = 2, x.length = 3;
+  x.ids = {1, 2, 3, 4, 5, 0};
+  x.mask = {1, 1, 1, 1, 1, 0};
+  EXPECT_EQ(LlamaForward(cfg, *backend).matmul_flops(x), 6336.0);
 }
 
 }  // namespace

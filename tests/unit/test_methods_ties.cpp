@@ -88,7 +88,7 @@ TEST(MethodTies, RanksAndFusedUnitsDoNotChangeTheResult) {
     EXPECT_EQ(std::vector<float>(f.begin() + 12 * p, f.begin() + 12 * (p + 1)), s.at("p" + std::to_string(p)));
 }
 
-// ties_combine works a stretch of entries at a time so that it vectorises; it must give the bits of
+// ties_direction works a stretch of entries at a time so that it vectorises; it must give the bits of
 // ties_trim and ties_disjoint_mean (the GPU's per-element functions) entry by entry, over a length that is no
 // multiple of the stretch, with zeros, values at the threshold and sums of zero.
 TEST(MethodTies, CombineEqualsThePerEntryFunctionsBitForBit) {
@@ -111,7 +111,8 @@ TEST(MethodTies, CombineEqualsThePerEntryFunctionsBitForBit) {
     }
   }
   std::vector<float> out(n);
-  ties_combine(base, tasks, thresholds, 0.3f, out.data());
+  ties_direction(tasks, thresholds, n, out.data());
+  apply_final_scale(base.data(), 0.3f, out.data(), out.data(), n);
   for (size_t i = 0; i < n; ++i) {
     float kept[K];
     for (size_t k = 0; k < K; ++k) kept[k] = ties_trim(tasks[k][i], thresholds[k]);
