@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "activations.hpp"
+#include "common/cpu_clones.hpp"
 #include "common/error.hpp"
 #include "common/parallel.hpp"
 #include "layernorm.hpp"
@@ -18,6 +19,35 @@
 
 namespace cm {
 namespace {
+
+// scores[r][j] = scale * sum_d q[r][d] kt[d][j] (q: rows of stride ld; kt: K transposed, [hd, seq]).
+CM_CPU_CLONES void attention_scores(const float* __restrict q, int64_t ld, const float* __restrict kt, int64_t seq,
+                                    int64_t hd, float scale, float* __restrict scores) {
+  for (int64_t r = 0; r < seq; ++r) {
+    float* row = scores + r * seq;
+    std::fill(row, row + seq, 0.0f);
+    for (int64_t d = 0; d < hd; ++d) {
+      const float x = q[r * ld + d];
+      const float* kd = kt + d * seq;
+      for (int64_t j = 0; j < seq; ++j) row[j] += x * kd[j];
+    }
+    for (int64_t j = 0; j < seq; ++j) row[j] *= scale;
+  }
+}
+
+// out[r][:] = sum_j p[r][j] v[j][:] (v and out: rows of stride kv_ld and ld, hd wide).
+CM_CPU_CLONES void attention_values(const float* __restrict p, int64_t seq, const float* __restrict v, int64_t kv_ld,
+                                    int64_t hd, float* __restrict out, int64_t ld) {
+  for (int64_t r = 0; r < seq; ++r) {
+    float* o = out + r * ld;
+    std::fill(o, o + hd, 0.0f);
+    for (int64_t j = 0; j < seq; ++j) {
+      const float w = p[r * seq + j];
+      const float* vj = v + j * kv_ld;
+      for (int64_t d = 0; d < hd; ++d) o[d] += w * vj[d];
+    }
+  }
+}
 
 class CpuBackend : public Backend {
  public:
@@ -67,21 +97,24 @@ class CpuBackend : public Backend {
 
   void attention(const float* q, const float* k, const float* v, float* out, const AttentionShape& s,
                  const AttentionMask& mask) override {
-    // Each (sequence, head) is a strided [seq, head_dim] view of the merged-head rows, so no copies are
-    // made; the 1/sqrt(head_dim) scale rides on sgemm's alpha. Keys a query may not see get -inf before the
-    // softmax (exp gives exactly 0, as transformers' additive minimum does).
+    // Each (sequence, head) is a strided [seq, head_dim] view of the merged-head rows. Its products are far
+    // too small for sgemm's per-call cost (CLIP: 37 x 37 x 64), so they are plain loops that vectorise along
+    // the keys (scores, from a transposed copy of K) and along head_dim (values), each sum in index order.
+    // Keys a query may not see get -inf before the softmax (exp gives exactly 0, as transformers' additive
+    // minimum does).
     CM_ASSERT(s.kv_heads > 0 && s.heads % s.kv_heads == 0);
     const int64_t seq = s.seq, hd = s.head_dim, ld = s.heads * hd, kv_ld = s.kv_heads * hd;
     const bool masked = mask.causal || mask.window > 0 || mask.keys != nullptr;
     const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
-    std::vector<float> p(static_cast<size_t>(seq * seq));
+    std::vector<float> p(static_cast<size_t>(seq * seq)), kt(static_cast<size_t>(hd * seq));
     for (int64_t b = 0; b < s.batch; ++b) {
       for (int64_t h = 0; h < s.heads; ++h) {
         const float* qh = q + b * seq * ld + h * hd;
         const int64_t kv_off = b * seq * kv_ld + attention_kv_head(s, h) * hd;
         float* oh = out + b * seq * ld + h * hd;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blas(seq), blas(seq), blas(hd), scale, qh, blas(ld),
-                    k + kv_off, blas(kv_ld), 0.0f, p.data(), blas(seq));
+        for (int64_t j = 0; j < seq; ++j)
+          for (int64_t d = 0; d < hd; ++d) kt[static_cast<size_t>(d * seq + j)] = k[kv_off + j * kv_ld + d];
+        attention_scores(qh, ld, kt.data(), seq, hd, scale, p.data());
         for (int64_t r = 0; r < seq; ++r) {
           float* row = p.data() + r * seq;
           bool any = !masked;
@@ -97,8 +130,7 @@ class CpuBackend : public Backend {
           else
             std::fill(row, row + seq, 0.0f);
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blas(seq), blas(hd), blas(seq), 1.0f, p.data(),
-                    blas(seq), v + kv_off, blas(kv_ld), 0.0f, oh, blas(ld));
+        attention_values(p.data(), seq, v + kv_off, kv_ld, hd, oh, ld);
       }
     }
   }
