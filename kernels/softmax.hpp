@@ -1,5 +1,6 @@
 #pragma once
-// Softmax. softmax_row is the two-pass form the CPU backend uses on a materialised score row. The online
+// Softmax. softmax_row is the two-pass form the CPU backend uses on a materialised score row (its exp:
+// exp_poly.hpp). The online
 // form (Milakov & Gimelshein 2018) folds scores in tiles into a running maximum m and sum l, rescaling what
 // was accumulated whenever m grows, so attention never holds a [seq, seq] score matrix: the CUDA flash
 // kernel (attention.cu) runs attention_row_online's steps with one key per lane of a warp. Masked keys
@@ -8,6 +9,7 @@
 #include <stdint.h>
 
 #include "attention_mask.hpp"
+#include "exp_poly.hpp"
 #include "host_device.hpp"
 
 namespace cm {
@@ -18,7 +20,7 @@ CM_HD void softmax_row(float* x, int64_t n) {
   for (int64_t j = 1; j < n; ++j) m = x[j] > m ? x[j] : m;  // fmaxf without its NaN rule: a call on the CPU
   float s = 0.0f;
   for (int64_t j = 0; j < n; ++j) {
-    x[j] = expf(x[j] - m);
+    x[j] = x[j] == -INFINITY ? 0.0f : exp_poly(x[j] - m);  // a masked key weighs exactly 0
     s += x[j];
   }
   const float inv = 1.0f / s;

@@ -49,6 +49,10 @@ CM_CPU_CLONES void attention_values(const float* __restrict p, int64_t seq, cons
   }
 }
 
+CM_CPU_CLONES void quick_gelu_all(float* __restrict x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = quick_gelu(x[i]);
+}
+
 class CpuBackend : public Backend {
  public:
   const char* name() const override { return "cpu"; }
@@ -80,7 +84,7 @@ class CpuBackend : public Backend {
 
   void activation(Activation act, float* x, int64_t n) override {
     if (act == Activation::QuickGelu) {
-      for (int64_t i = 0; i < n; ++i) x[i] = quick_gelu(x[i]);
+      quick_gelu_all(x, n);
     } else {
       for (int64_t i = 0; i < n; ++i) x[i] = gelu(x[i]);
     }
