@@ -24,7 +24,7 @@ const std::map<std::string, std::set<std::string>>& sections() {
       {"output", {"path", "format", "shard_size", "dtype"}},
       {"runtime", {"backend", "threads"}},
       {"eval", {"heads", "data", "tasks", "batch"}},  // read by `catmerge eval` (job/eval_config.cpp)
-      {"sweep", {"dir", "grids", "select", "test", "write"}},  // read by `catmerge sweep` (job/sweep_config.cpp)
+      {"sweep", {"dir", "grids", "select", "test", "write", "spread"}},  // read by `catmerge sweep` (job/sweep_config.cpp)
   };
   return s;
 }

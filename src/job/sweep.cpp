@@ -425,6 +425,17 @@ int sweep_command(const std::vector<std::string>& args, int local_rank, Communic
   if (YamlReader(a.config, a.sets).root()["eval"]) eval = load_eval_config(a.config, a.sets);
   if (!eval && sweep.write != SweepWrite::All)
     fail(a.config, "sweep: without an eval section no point can be scored or selected; set sweep.write: all");
+  if (sweep.spread == SweepSpread::Points && world.size() > 1) {
+    // Each rank a job of its own over the whole model, taking every size-th group (as --part would), so many
+    // small points need no exchange between ranks; then rank 0 collects from the journal they wrote.
+    if (a.parts > 0) throw Error("sweep: --part splits the groups already; spread: points needs none");
+    SoloCommunicator alone;
+    if (!a.collect) Sweep(cfg, sweep, eval, alone).score(world.rank(), world.size());
+    world.barrier();
+    if (world.rank() == 0) Sweep(cfg, sweep, eval, alone).collect();
+    world.barrier();
+    return 0;
+  }
   job = make_job_communicator(cfg.backend, world, cfg.local_rank);
   Sweep s(cfg, sweep, eval, *job);
   if (!a.collect) s.score(a.parts > 0 ? a.part : 0, a.parts > 0 ? a.parts : 1);

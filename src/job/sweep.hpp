@@ -8,7 +8,9 @@
 // selection split (job/eval_score) and recorded in the journal (job/sweep_results) before the next; then each
 // method's chosen point is merged again, scored on the test split, and the selected point is written to
 // output.path. With --part I/N (0 <= I < N, a Slurm array task) only the groups g with g % N == I are scored;
-// --collect then selects, scores and writes from the journal that the parts left.
+// --collect then selects, scores and writes from the journal that the parts left. With `spread: points` each
+// rank of the job is such a part on its own (every size-th group, the whole model on each rank), and rank 0
+// collects.
 #include <memory>
 #include <string>
 #include <vector>

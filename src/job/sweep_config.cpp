@@ -43,7 +43,7 @@ SweepConfig load_sweep_config(const std::string& file, const std::vector<std::st
   const YAML::Node sw = root["sweep"];
   if (!sw) r.bad("sweep", "missing section (catmerge sweep needs sweep.grids)");
   if (!sw.IsMap()) r.bad("sweep", "expected a map of keys");
-  r.known_keys(sw, "sweep", {"dir", "grids", "select", "test", "write"});
+  r.known_keys(sw, "sweep", {"dir", "grids", "select", "test", "write", "spread"});
   SweepConfig c;
   c.dir = sw["dir"] ? r.path(sw["dir"], "sweep.dir") : default_dir(job.output_path);
 
@@ -91,6 +91,8 @@ SweepConfig load_sweep_config(const std::string& file, const std::vector<std::st
   if (sw["test"]) c.test = r.one_of(sw["test"], "sweep.test", {"true", "false"}) == "true";
   if (sw["write"]) c.write = r.one_of(sw["write"], "sweep.write", {"selected", "all"}) == "all" ? SweepWrite::All
                                                                                                   : SweepWrite::Selected;
+  if (sw["spread"] && r.one_of(sw["spread"], "sweep.spread", {"layers", "points"}) == "points")
+    c.spread = SweepSpread::Points;
   // The journal's scores depend on these sections only: a new output path or selection keeps them.
   YAML::Node key;
   for (const char* section : {"model", "experts", "features", "eval"})

@@ -10,6 +10,8 @@
 //     select: {split: val, metric: average}   # metric: average, or a task's name; split: val or test
 //     test: true                # score each method's chosen point on the test split too
 //     write: selected           # selected: output.path gets the chosen point; all: every point too, in DIR/points
+//     spread: layers            # several ranks: layers (each point sharded over the ranks, as `run`) or points
+//                               # (each rank merges and scores whole groups of points on its own)
 //
 // Points are numbered from 0 in grid order; that number names a point in the journal and the tables.
 #include <map>
@@ -28,6 +30,7 @@ struct SweepPoint {
 };
 
 enum class SweepWrite { Selected, All };
+enum class SweepSpread { Layers, Points };
 
 struct SweepConfig {
   std::string dir;
@@ -36,6 +39,7 @@ struct SweepConfig {
   std::string select_metric = "average";
   bool test = true;
   SweepWrite write = SweepWrite::Selected;
+  SweepSpread spread = SweepSpread::Layers;
   std::string key_text;  // what the journal's results depend on, as YAML (inputs, features, eval, grids)
 };
 

@@ -220,6 +220,15 @@ def main():
         diff = differing_datasets(os.path.join(tmp, "ranks2.h5"), oracle_model[selected])
         check(not diff, f"2 ranks: the selected model is the separate run's; differ: {diff}")
 
+        # 2b. At 2 ranks with spread: points (each rank scores whole groups alone; rank 0 collects).
+        proc = catmerge(binary, 2, sweep_args("spread2", extra=("--set", "sweep.spread=points")), tmp)
+        must_succeed(proc, "the sweep at 2 ranks, spread: points")
+        check(filecmp.cmp(os.path.join(tmp, "spread2", "results.csv"), os.path.join(whole, "results.csv"),
+                          shallow=False),
+              "2 ranks, spread: points: results.csv is byte-identical to 1 rank's")
+        diff = differing_datasets(os.path.join(tmp, "spread2.h5"), oracle_model[selected])
+        check(not diff, f"2 ranks, spread: points: the selected model is the separate run's; differ: {diff}")
+
         # 3. Killed after the n-th scored point, and started again.
         signals = rng.sample(["KILL", "TERM"], 2)
         for ranks, sig in zip((1, 2), signals):
