@@ -3,6 +3,7 @@
 // in the whole tensor), so it does not depend on backend, ranks, threads or how a tensor splits into units.
 #include <limits>
 
+#include "common/error.hpp"
 #include "common/hash.hpp"
 #include "merge_math.hpp"
 #include "methods/method_common.hpp"
@@ -16,8 +17,7 @@ class Dare : public Method {
   Dare(Params& params, const MergeContext& ctx)
       : p_(number_in(params, "p", 0.5, kHalfOpen)),
         seed_(uint32_param(params, "seed", 0)),
-        ties_(params.choice("combine", {"task_arithmetic", "ties"}) == "ties"),
-        per_expert_(!ties_ && params.has("alphas")) {
+        ties_(params.choice("combine", {"task_arithmetic", "ties"}) == "ties") {
     if (ties_) {
       alphas_.assign(ctx.num_tasks, params.number("alpha", 0.3));
     } else {
@@ -26,17 +26,18 @@ class Dare : public Method {
   }
 
   bool elementwise(const TensorSpec&) const override { return true; }
+  // combine: ties ends in base + alpha * D; combine: task_arithmetic sums alpha_k T_k as task arithmetic does.
   std::optional<float> final_scale() const override {
-    return per_expert_ ? std::nullopt : std::optional<float>(static_cast<float>(alphas_[0]));
+    return ties_ ? std::optional<float>(static_cast<float>(alphas_[0])) : std::nullopt;
   }
   void direction(const MergeUnit& unit, const std::vector<float>& base, TaskVectors& tasks, float* d) override {
+    CM_ASSERT(ties_);
     drop(unit, tasks);
-    if (!ties_) return task_sum(tasks, base.size(), d);
     const std::vector<float> keep_all(tasks.size(), -std::numeric_limits<float>::infinity());
     ties_direction(tasks, keep_all, base.size(), d);
   }
   void merge(const MergeUnit& unit, const std::vector<float>& base, TaskVectors& tasks, float* merged) override {
-    if (per_expert_) {
+    if (!ties_) {
       drop(unit, tasks);
       return task_arithmetic(base, tasks, alphas_, merged);
     }
@@ -61,7 +62,6 @@ class Dare : public Method {
   double p_;
   uint32_t seed_;
   bool ties_;
-  bool per_expert_;             // combine: task_arithmetic with `alphas`: sum_k alpha_k T_k
   std::vector<double> alphas_;  // combine: ties uses the one alpha, stored for every expert
 };
 

@@ -79,8 +79,9 @@ class Method {
   // be overwritten.
   virtual void merge(const MergeUnit& unit, const std::vector<float>& base, TaskVectors& tasks, float* merged) = 0;
 
-  // When merge() is theta_0 + alpha * D for the method's one alpha, with D computed without alpha (task
-  // arithmetic, TIES, PCB, CAT with `alpha`): that alpha. D is then what direction() writes, and merge() is
+  // When merge() is theta_0 + alpha * D for the method's one alpha, with D computed without alpha (TIES, PCB,
+  // DARE with combine: ties, CAT with `alpha`): that alpha. Task arithmetic has none: it rounds
+  // sum_k alpha_k T_k as METHODS.md and the reference write it, and it has no alpha-free work worth keeping. D is then what direction() writes, and merge() is
   // apply_final_scale() of it, so a sweep computes D once for every alpha and gets the same bits as one run per
   // alpha (job/sweep.hpp). Features of the `scaled` model depend on alpha too: the job knows that, not this.
   virtual std::optional<float> final_scale() const { return std::nullopt; }

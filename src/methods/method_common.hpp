@@ -49,7 +49,7 @@ void weight_average(const std::vector<float>& base, const TaskVectors& tasks, fl
 void task_arithmetic(const std::vector<float>& base, const TaskVectors& tasks, const std::vector<double>& alphas,
                      float* out);
 
-// sum_k T_k (float32, ascending k) of n entries: the direction of task arithmetic and CAT with one alpha.
+// sum_k T_k (float32, ascending k) of n entries: the direction of CAT with one alpha.
 void task_sum(const TaskVectors& tasks, size_t n, float* out);
 
 // TIES steps 1-3, the direction of step 4: the disjoint mean of the elected signs over n entries, after keeping

@@ -61,18 +61,17 @@ TEST_P(FinalScale, MergeIsTheScaledDirectionBitForBit) {
 
 INSTANTIATE_TEST_SUITE_P(
     Methods, FinalScale,
-    ::testing::Values(Case{"task_arithmetic", {{"alpha", "0.3"}}, 0.3f},
-                      Case{"ties", {{"alpha", "0.7"}, {"density", "0.2"}}, 0.7f},
+    ::testing::Values(Case{"ties", {{"alpha", "0.7"}, {"density", "0.2"}}, 0.7f},
                       Case{"ties", {{"alpha", "0.5"}, {"scope", "tensor"}}, 0.5f},
                       Case{"pcb", {{"alpha", "0.9"}, {"ratio", "0.2"}}, 0.9f},
-                      Case{"dare", {{"alpha", "0.4"}, {"p", "0.5"}}, 0.4f},
                       Case{"dare", {{"alpha", "0.4"}, {"combine", "ties"}}, 0.4f}),
     [](const ::testing::TestParamInfo<Case>& info) { return info.param.method + std::to_string(info.index); });
 
 TEST(FinalScale, PerExpertAlphasAndMethodsWithoutAlphaHaveNone) {
   const TestModel m = model();
   MergeContext ctx = testing::context_for(m, {});
-  EXPECT_FALSE(make("task_arithmetic", {{"alphas", "[0.1, 0.2, 0.3]"}}, ctx)->final_scale());
+  EXPECT_FALSE(make("task_arithmetic", {{"alpha", "0.3"}}, ctx)->final_scale());  // sum_k alpha T_k, as METHODS.md
+  EXPECT_FALSE(make("dare", {{"alpha", "0.3"}}, ctx)->final_scale());
   EXPECT_FALSE(make("cat", {{"alphas", "[0.1, 0.2, 0.3]"}}, ctx)->final_scale());
   EXPECT_EQ(make("cat", {{"alpha", "0.15"}}, ctx)->final_scale(), 0.15f);
   EXPECT_FALSE(make("weight_average", {}, ctx)->final_scale());
