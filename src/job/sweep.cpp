@@ -75,10 +75,9 @@ Args parse_args(const std::vector<std::string>& args) {
   return a;
 }
 
-// A point as the sweep merges it: the final scale of its method (none: merged alone), and the group it is in.
+// A point as the sweep merges it: the final scale of its method (none: merged alone).
 struct PlannedPoint {
   std::optional<float> scale;
-  int group = 0;
 };
 
 // Points that share everything but the final scale: one merge of the direction, or of a point alone.
@@ -106,12 +105,12 @@ class Sweep {
 
   // Scores every point of the groups of part `part` of `parts` (all: parts = 1) not yet in the journal.
   void score(int part, int parts) {
-    std::vector<int> todo;
+    std::vector<int> groups_left;
     for (size_t g = 0; g < groups_.size(); ++g) {
       if (static_cast<int>(g) % parts != part) continue;
       for (int p : groups_[g].points)
         if (!journal_.at(p)) {
-          todo.push_back(static_cast<int>(g));
+          groups_left.push_back(static_cast<int>(g));
           break;
         }
     }
@@ -120,10 +119,10 @@ class Sweep {
     if (comm_.rank() == 0)
       std::printf("catmerge sweep: %zu points in %zu groups; %d to score%s\n", sweep_.points.size(), groups_.size(), left,
                   parts > 1 ? (", part " + std::to_string(part) + "/" + std::to_string(parts)).c_str() : "");
-    if (todo.empty()) return;
+    if (groups_left.empty()) return;
     open();
     std::unique_ptr<EvalScorer> scorer = make_scorer(sweep_.select_split);
-    for (int g : todo) {
+    for (int g : groups_left) {
       const Group& group = groups_[static_cast<size_t>(g)];
       std::vector<int> pending;
       for (int p : group.points)
@@ -212,7 +211,6 @@ class Sweep {
         if (!(planned.scale && k == "alpha")) key += "\n" + k + "=" + v;
       auto [it, fresh] = group_of.try_emplace(key, static_cast<int>(groups_.size()));
       if (fresh) groups_.push_back({{}, planned.scale.has_value()});
-      planned.group = it->second;
       groups_[static_cast<size_t>(it->second)].points.push_back(p.index);
       planned_.push_back(planned);
     }
