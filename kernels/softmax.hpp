@@ -18,11 +18,11 @@ namespace cm {
 CM_HD void softmax_row(float* x, int64_t n) {
   float m = x[0];
   for (int64_t j = 1; j < n; ++j) m = x[j] > m ? x[j] : m;  // fmaxf without its NaN rule: a call on the CPU
+  // The exponentials and their sum are separate loops: the ordered sum would keep the exponentials from
+  // running in vector lanes, and the sum's order is the same either way.
+  for (int64_t j = 0; j < n; ++j) x[j] = x[j] == -INFINITY ? 0.0f : exp_poly(x[j] - m);  // masked: exactly 0
   float s = 0.0f;
-  for (int64_t j = 0; j < n; ++j) {
-    x[j] = x[j] == -INFINITY ? 0.0f : exp_poly(x[j] - m);  // a masked key weighs exactly 0
-    s += x[j];
-  }
+  for (int64_t j = 0; j < n; ++j) s += x[j];
   const float inv = 1.0f / s;
   for (int64_t j = 0; j < n; ++j) x[j] *= inv;
 }

@@ -49,6 +49,17 @@ CM_CPU_CLONES void attention_values(const float* __restrict p, int64_t seq, cons
   }
 }
 
+// softmax_row on each of `rows` rows of p (seq wide); a row with no visible key (`visible` false) is all 0.
+CM_CPU_CLONES void softmax_rows(float* __restrict p, int64_t rows, int64_t seq, const uint8_t* visible) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = p + r * seq;
+    if (visible[r])
+      softmax_row(row, seq);
+    else
+      std::fill(row, row + seq, 0.0f);
+  }
+}
+
 CM_CPU_CLONES void quick_gelu_all(float* __restrict x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] = quick_gelu(x[i]);
 }
@@ -111,6 +122,7 @@ class CpuBackend : public Backend {
     const bool masked = mask.causal || mask.window > 0 || mask.keys != nullptr;
     const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
     std::vector<float> p(static_cast<size_t>(seq * seq)), kt(static_cast<size_t>(hd * seq));
+    std::vector<uint8_t> visible(static_cast<size_t>(seq), 1);  // per query row: sees at least one key
     for (int64_t b = 0; b < s.batch; ++b) {
       for (int64_t h = 0; h < s.heads; ++h) {
         const float* qh = q + b * seq * ld + h * hd;
@@ -119,21 +131,18 @@ class CpuBackend : public Backend {
         for (int64_t j = 0; j < seq; ++j)
           for (int64_t d = 0; d < hd; ++d) kt[static_cast<size_t>(d * seq + j)] = k[kv_off + j * kv_ld + d];
         attention_scores(qh, ld, kt.data(), seq, hd, scale, p.data());
-        for (int64_t r = 0; r < seq; ++r) {
-          float* row = p.data() + r * seq;
-          bool any = !masked;
-          if (masked)
+        if (masked)
+          for (int64_t r = 0; r < seq; ++r) {
+            float* row = p.data() + r * seq;
+            visible[static_cast<size_t>(r)] = 0;
             for (int64_t j = 0; j < seq; ++j) {
               if (attends(mask, b, seq, r, j))
-                any = true;
+                visible[static_cast<size_t>(r)] = 1;
               else
                 row[j] = -std::numeric_limits<float>::infinity();
             }
-          if (any)
-            softmax_row(row, seq);
-          else
-            std::fill(row, row + seq, 0.0f);
-        }
+          }
+        softmax_rows(p.data(), seq, seq, visible.data());
         attention_values(p.data(), seq, v + kv_off, kv_ld, hd, oh, ld);
       }
     }

@@ -24,18 +24,18 @@ ClipForward::ClipForward(const ClipVisionConfig& cfg, Backend& backend) : cfg_(c
 void ClipForward::norm(const WeightSource& w, const std::string& g, const std::string& b, const std::string& site,
                        const float* x, float* y, int64_t rows, FeatureSink* sink) const {
   const int64_t d = cfg_.hidden;
-  const std::vector<float> gv = fetch_weight(w, g, d), bv = fetch_weight(w, b, d);
+  const WeightTensor gv = fetch_weight(w, g, d), bv = fetch_weight(w, b, d);
   const bool want = sink && sink->wants(site);
   std::vector<float> xhat(want ? static_cast<size_t>(rows * d) : 0);
-  be_.layer_norm(x, gv.data(), bv.data(), cfg_.eps, y, want ? xhat.data() : nullptr, rows, d);
+  be_.layer_norm(x, gv->data(), bv->data(), cfg_.eps, y, want ? xhat.data() : nullptr, rows, d);
   if (want) sink->record(site, SiteKind::NormInput, xhat.data(), rows, d);
 }
 
 void ClipForward::dense(const WeightSource& w, const std::string& wname, const std::string& bname, const float* x,
                         float* y, int64_t rows, int64_t out, int64_t in) const {
-  const std::vector<float> wv = fetch_weight(w, wname, out * in);
-  const std::vector<float> bv = bname.empty() ? std::vector<float>() : fetch_weight(w, bname, out);
-  be_.linear(x, wv.data(), bname.empty() ? nullptr : bv.data(), y, rows, out, in);
+  const WeightTensor wv = fetch_weight(w, wname, out * in);
+  const WeightTensor bv = bname.empty() ? nullptr : fetch_weight(w, bname, out);
+  be_.linear(x, wv->data(), bv ? bv->data() : nullptr, y, rows, out, in);
 }
 
 std::vector<float> ClipForward::embed(const WeightSource& w, const float* pixels, int64_t n_images,
@@ -65,7 +65,9 @@ std::vector<float> ClipForward::embed(const WeightSource& w, const float* pixels
     dense(w, nm.patch_w, "", cols.data(), patches.data(), n_images * np, d, kk);
   }
 
-  const std::vector<float> cls = fetch_weight(w, nm.class_emb, d), pos = fetch_weight(w, nm.pos_emb, tokens * d);
+  const WeightTensor cls_t = fetch_weight(w, nm.class_emb, d), pos_t = fetch_weight(w, nm.pos_emb, tokens * d);
+  const std::vector<float>& cls = *cls_t;
+  const std::vector<float>& pos = *pos_t;
   std::vector<float> x(static_cast<size_t>(n_images * tokens * d));
   for (int64_t img = 0; img < n_images; ++img) {
     float* xi = x.data() + img * tokens * d;
@@ -95,10 +97,10 @@ void ClipForward::block(int i, const WeightSource& w, std::vector<float>& x, int
     std::vector<float> q(n), k(n), v(n);
     if (!nm.qkv_w.empty()) {
       // open_clip's fused in_proj: row blocks q, k, v of d rows each (bias likewise).
-      const std::vector<float> wv = fetch_weight(w, nm.qkv_w, 3 * d * d), bv = fetch_weight(w, nm.qkv_b, 3 * d);
+      const WeightTensor wv = fetch_weight(w, nm.qkv_w, 3 * d * d), bv = fetch_weight(w, nm.qkv_b, 3 * d);
       float* outs[3] = {q.data(), k.data(), v.data()};
       for (int64_t part = 0; part < 3; ++part) {
-        be_.linear(h.data(), wv.data() + part * d * d, bv.data() + part * d, outs[part], rows, d, d);
+        be_.linear(h.data(), wv->data() + part * d * d, bv->data() + part * d, outs[part], rows, d, d);
       }
     } else {
       dense(w, nm.q_w, nm.q_b, h.data(), q.data(), rows, d, d);
@@ -149,7 +151,7 @@ ClipForward::Pooled ClipForward::final(const WeightSource& w, const std::vector<
   if (!nm.proj.empty()) {
     const int64_t pd = cfg_.proj_dim;
     CM_ASSERT(pd > 0);
-    std::vector<float> proj = fetch_weight(w, nm.proj, pd * d);
+    std::vector<float> proj = *fetch_weight(w, nm.proj, pd * d);
     if (nm.proj_transposed) {
       // open_clip stores [hidden, proj_dim] for pooled @ proj; linear wants [proj_dim, hidden].
       std::vector<float> t(proj.size());

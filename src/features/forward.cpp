@@ -20,10 +20,19 @@ std::unique_ptr<Forward> make_forward(const ArchModel& arch, Backend& backend) {
   return std::make_unique<LlamaForward>(llama, backend);
 }
 
-std::vector<float> fetch_weight(const WeightSource& w, const std::string& name, int64_t numel) {
-  std::vector<float> t = w(name);
-  if (static_cast<int64_t>(t.size()) != numel)
-    fail(name, "has " + std::to_string(t.size()) + " elements, the model's config needs " + std::to_string(numel));
+WeightTensor lend_weight(const std::vector<float>& kept) {
+  return WeightTensor(std::shared_ptr<void>(), &kept);  // the aliasing constructor with no owner
+}
+
+WeightTensor own_weight(std::vector<float> values) {
+  return std::make_shared<const std::vector<float>>(std::move(values));
+}
+
+WeightTensor fetch_weight(const WeightSource& w, const std::string& name, int64_t numel) {
+  WeightTensor t = w(name);
+  CM_ASSERT(t != nullptr);
+  if (static_cast<int64_t>(t->size()) != numel)
+    fail(name, "has " + std::to_string(t->size()) + " elements, the model's config needs " + std::to_string(numel));
   return t;
 }
 

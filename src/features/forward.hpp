@@ -18,8 +18,15 @@
 
 namespace cm {
 
-// A checkpoint tensor by name as float32 row-major (the expert as stored, or the scaled feature model).
-using WeightSource = std::function<std::vector<float>(const std::string& tensor_name)>;
+// A tensor as float32 row-major, shared: a source that keeps its tensors (a merged model held in memory,
+// a checkpoint read once) lends them to every forward without a copy.
+using WeightTensor = std::shared_ptr<const std::vector<float>>;
+// A checkpoint tensor by name (the expert as stored, or the scaled feature model).
+using WeightSource = std::function<WeightTensor(const std::string& tensor_name)>;
+// `kept` lent without ownership: the caller keeps it alive while the forward runs.
+WeightTensor lend_weight(const std::vector<float>& kept);
+// `values` owned by the tensor.
+WeightTensor own_weight(std::vector<float> values);
 
 class Forward {
  public:
@@ -56,7 +63,7 @@ std::unique_ptr<Forward> make_forward(const ArchModel& arch, Backend& backend);
 
 // A tensor from `w` that must hold `numel` values for the model's config; otherwise it would be read out of
 // bounds, so the error names the tensor and both sizes.
-std::vector<float> fetch_weight(const WeightSource& w, const std::string& name, int64_t numel);
+WeightTensor fetch_weight(const WeightSource& w, const std::string& name, int64_t numel);
 
 // x += y, element by element (a residual connection).
 void add_residual(std::vector<float>& x, const std::vector<float>& y);

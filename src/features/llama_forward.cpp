@@ -59,26 +59,27 @@ void LlamaForward::stage(int s, const WeightSource& w, const Exemplars& x, std::
 
 void LlamaForward::dense(const WeightSource& w, const std::string& wname, const std::string& bname, const float* x,
                          float* y, int64_t rows, int64_t out, int64_t in) const {
-  const std::vector<float> wv = fetch_weight(w, wname, out * in);
-  const std::vector<float> bv = bname.empty() ? std::vector<float>() : fetch_weight(w, bname, out);
-  be_.linear(x, wv.data(), bname.empty() ? nullptr : bv.data(), y, rows, out, in);
+  const WeightTensor wv = fetch_weight(w, wname, out * in);
+  const WeightTensor bv = bname.empty() ? nullptr : fetch_weight(w, bname, out);
+  be_.linear(x, wv->data(), bv ? bv->data() : nullptr, y, rows, out, in);
 }
 
 void LlamaForward::norm(const WeightSource& w, const std::string& g, const std::string& site_name,
                         const std::vector<float>& x, std::vector<float>& y, const Exemplars& ex,
                         FeatureSink* sink) const {
   const int64_t d = cfg_.hidden, rows = static_cast<int64_t>(x.size()) / d;
-  const std::vector<float> gv = fetch_weight(w, g, d);
+  const WeightTensor gv = fetch_weight(w, g, d);
   const bool want = sink && sink->wants(site_name);
   std::vector<float> xhat(want ? x.size() : 0);
   y.resize(x.size());
-  be_.rms_norm(x.data(), gv.data(), cfg_.eps, y.data(), want ? xhat.data() : nullptr, rows, d);
+  be_.rms_norm(x.data(), gv->data(), cfg_.eps, y.data(), want ? xhat.data() : nullptr, rows, d);
   if (want) record_tokens(sink, site_name, SiteKind::NormInput, xhat.data(), d, ex);
 }
 
 void LlamaForward::embed(const WeightSource& w, const Exemplars& x, std::vector<float>& hidden) const {
   const int64_t d = cfg_.hidden, rows = x.n * x.length;
-  const std::vector<float> table = fetch_weight(w, cfg_.embed, cfg_.vocab * d);
+  const WeightTensor table_t = fetch_weight(w, cfg_.embed, cfg_.vocab * d);
+  const std::vector<float>& table = *table_t;
   hidden.resize(static_cast<size_t>(rows * d));
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t id = x.ids[static_cast<size_t>(r)];

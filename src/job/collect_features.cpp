@@ -80,13 +80,13 @@ std::vector<FeatureStore> collect_features(const FeatureInputs& fin, const JobIn
   };
   const auto weights_of = [&](size_t k) -> WeightSource {
     const Checkpoint& expert = in.expert(k);
-    if (scales.empty()) return [&read, &expert](const std::string& name) { return read(expert, name); };
+    if (scales.empty()) return [&read, &expert](const std::string& name) { return own_weight(read(expert, name)); };
     const float alpha = static_cast<float>(scales[k]);
     return [&read, &in, &expert, alpha](const std::string& name) {
       std::vector<float> w = read(in.base(), name);
       const std::vector<float> e = read(expert, name);
       for (size_t i = 0; i < w.size(); ++i) w[i] += alpha * (e[i] - w[i]);
-      return w;
+      return own_weight(std::move(w));
     };
   };
   const auto stages = [&](size_t k, int first, int end) {

@@ -113,10 +113,10 @@ std::vector<TaskAccuracy> EvalScorer::counts(const WeightSource& weights) {
 }
 
 WeightSource checkpoint_weights(const Checkpoint& model) {
-  const auto kept = std::make_shared<std::unordered_map<std::string, std::vector<float>>>();
+  const auto kept = std::make_shared<std::unordered_map<std::string, WeightTensor>>();
   return [&model, kept](const std::string& name) {
     auto it = kept->find(name);
-    if (it == kept->end()) it = kept->emplace(name, model.read(name)).first;
+    if (it == kept->end()) it = kept->emplace(name, own_weight(model.read(name))).first;
     return it->second;
   };
 }

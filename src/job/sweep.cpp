@@ -328,10 +328,10 @@ class Sweep {
     std::unordered_map<std::string, std::vector<float>> others;  // tensors the merge does not cover, read once
     const WeightSource weights = [&](const std::string& name) {
       const auto it = index_.find(name);
-      if (it != index_.end()) return model[it->second];
+      if (it != index_.end()) return lend_weight(model[it->second]);
       auto o = others.find(name);
       if (o == others.end()) o = others.emplace(name, in.read(in.base(), name)).first;
-      return o->second;
+      return lend_weight(o->second);
     };
     const auto start = Clock::now();
     s->tasks = score_model(scorer, weights, comm_);

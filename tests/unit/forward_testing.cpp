@@ -67,7 +67,7 @@ double expect_forward_matches_oracle(Backend& backend, const std::string& arch, 
   const std::unique_ptr<Forward> forward = make_forward(described, backend);
   forward->check_input(x, exemplars);
   RowSink sink;
-  const WeightSource weights = [&](const std::string& name) { return ckpt->read(name); };
+  const WeightSource weights = [&](const std::string& name) { return own_weight(ckpt->read(name)); };
   std::vector<float> hidden, before_last;
   for (int s = 0; s < forward->num_stages(); ++s) {
     if (s == forward->num_stages() - 1) before_last = hidden;
