@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # setup-oracles.sh [VENV_DIR]: the Python environment of the tests that check catmerge against independent
-# readers and HuggingFace's own models: torch (CPU use only), transformers and safetensors from PyPI, on top
+# readers and HuggingFace's own models: torch (CPU use only), transformers, safetensors and peft from PyPI, on top
 # of Debian's numpy and h5py (--system-site-packages). Default VENV_DIR: build/oracle-venv (git-ignored).
 # Idempotent: a second run with the same package list does nothing. catmerge itself never uses it; a test
 # that needs a package it cannot import is skipped and says why. PyPI's torch for x86-64 Linux brings CUDA
@@ -11,7 +11,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=${1:-$root/build/oracle-venv}
 # The versions the tests were written against; change together.
-packages=(torch==2.15.0 transformers==5.24.0 safetensors==0.8.0)
+packages=(torch==2.15.0 transformers==5.24.0 safetensors==0.8.0 peft==0.21.2)
 stamp=$venv/.catmerge-oracle-packages
 if [[ -x $venv/bin/python && -f $stamp && "$(cat "$stamp")" == "${packages[*]}" ]]; then
   echo "setup-oracles: $venv is up to date"

