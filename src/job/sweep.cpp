@@ -159,7 +159,7 @@ class Sweep {
     std::vector<PointScore> tests;
     int selected = -1;
     if (eval_) {
-      chosen = chosen_per_method(sweep_, journal_);
+      chosen = chosen_per_name(sweep_, journal_);
       for (int c : chosen)
         if (selected < 0 || journal_.at(c)->metric(sweep_.select_metric) >
                                 journal_.at(selected)->metric(sweep_.select_metric))
@@ -389,7 +389,7 @@ class Sweep {
   void summary(const std::vector<int>& chosen, const std::vector<PointScore>& tests, int selected) const {
     for (int c : chosen) {
       const SweepPoint& p = sweep_.points[static_cast<size_t>(c)];
-      std::printf("catmerge sweep: %s: chose %s (%s %s %.2f", p.method.c_str(), p.setting.c_str(),
+      std::printf("catmerge sweep: %s: chose %s (%s %s %.2f", p.name.c_str(), p.setting.c_str(),
                   sweep_.select_split.c_str(), sweep_.select_metric.c_str(), journal_.at(c)->metric(sweep_.select_metric));
       for (const PointScore& t : tests)
         if (t.point == c) std::printf(", test %.2f", t.metric(sweep_.select_metric));

@@ -56,10 +56,18 @@ SweepConfig load_sweep_config(const std::string& file, const std::vector<std::st
     if (!grid.IsMap()) r.bad(at, "expected a map with 'method' and the hyperparameters to sweep");
     if (!grid["method"]) r.bad(at + ".method", "missing");
     const std::string method = r.one_of(grid["method"], at + ".method", method_names());
+    std::string name = method;
+    if (grid["name"]) {
+      name = r.text(grid["name"], at + ".name");
+      // It names a plot file (alpha-<name>.png), so it stays a plain word.
+      if (name.empty() || name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") !=
+                              std::string::npos)
+        r.bad(at + ".name", "expected letters, digits, '_' or '-', got '" + name + "'");
+    }
     std::vector<std::pair<std::string, std::vector<std::string>>> axes;
     for (const auto& kv : grid) {
       const std::string key = kv.first.Scalar();
-      if (key == "method") continue;
+      if (key == "method" || key == "name") continue;
       std::vector<std::string> values;
       if (kv.second.IsSequence()) {
         if (kv.second.size() == 0) r.bad(at + "." + key, "an empty list sweeps nothing");
@@ -74,6 +82,7 @@ SweepConfig load_sweep_config(const std::string& file, const std::vector<std::st
       SweepPoint p;
       p.index = static_cast<int>(c.points.size());
       p.method = method;
+      p.name = name;
       for (const auto& [k, v] : combination) {
         p.params[k] = v;
         p.setting += (p.setting.empty() ? "" : " ") + k + "=" + v;

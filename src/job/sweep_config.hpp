@@ -7,6 +7,7 @@
 //     grids:                    # one map per method: each list is swept, each scalar fixed; the points of a
 //       - {method: cat, lambda: [1, 5], c: [3, 8], alpha: [0.1, 0.2, 0.3]}   # map are every combination, the
 //       - {method: ties, density: 0.2, alpha: [0.3, 0.5]}                     # first key varying slowest
+//       - {method: ties, name: ties_sum, disjoint: sum, alpha: [0.3, 0.5]}    # name: see SweepPoint::name
 //     select: {split: val, metric: average}   # metric: average, or a task's name; split: val or test
 //     test: true                # score each method's chosen point on the test split too
 //     write: selected           # selected: output.path gets the chosen point; all: every point too, in DIR/points
@@ -25,6 +26,9 @@ namespace cm {
 struct SweepPoint {
   int index = 0;
   std::string method;
+  // The grid's `name` (default: the method's): a point is chosen per name, and the tables and plots show it,
+  // so two grids of one method (TIES with disjoint mean and with sum) are two rows.
+  std::string name;
   std::map<std::string, std::string> params;  // as JobConfig::method_params: key -> scalar text
   std::string setting;                        // "alpha=0.1 c=3 lambda=1" in the grid's key order; "-" when none
 };

@@ -33,7 +33,7 @@ nlohmann::json to_json(const PointScore& s, const SweepPoint& p) {
     const nlohmann::json parsed = nlohmann::json::parse(v, nullptr, false);
     params[k] = parsed.is_discarded() ? nlohmann::json(v) : parsed;
   }
-  return {{"point", s.point},    {"method", p.method}, {"setting", p.setting},
+  return {{"point", s.point},    {"method", p.method}, {"name", p.name}, {"setting", p.setting},
           {"params", params},    {"split", s.split},   {"tasks", tasks},
           {"average", s.tasks.empty() ? nlohmann::json() : nlohmann::json(s.average())},
           {"merge_seconds", s.merge_seconds}, {"eval_seconds", s.eval_seconds}, {"gflops", s.gflops}};
@@ -115,17 +115,17 @@ void SweepJournal::record(const PointScore& score) {
   scores_[static_cast<size_t>(score.point)] = score;
 }
 
-std::vector<int> chosen_per_method(const SweepConfig& sweep, const SweepJournal& journal) {
+std::vector<int> chosen_per_name(const SweepConfig& sweep, const SweepJournal& journal) {
   std::vector<std::string> order;
   std::map<std::string, int> best;
   for (const SweepPoint& p : sweep.points) {
     const std::optional<PointScore>& s = journal.at(p.index);
     CM_ASSERT(s.has_value());
-    if (!best.count(p.method)) {
-      order.push_back(p.method);
-      best[p.method] = p.index;
-    } else if (s->metric(sweep.select_metric) > journal.at(best[p.method])->metric(sweep.select_metric)) {
-      best[p.method] = p.index;
+    if (!best.count(p.name)) {
+      order.push_back(p.name);
+      best[p.name] = p.index;
+    } else if (s->metric(sweep.select_metric) > journal.at(best[p.name])->metric(sweep.select_metric)) {
+      best[p.name] = p.index;
     }
   }
   std::vector<int> chosen;
@@ -143,7 +143,7 @@ bool split_alpha(const SweepPoint& p, double* alpha, std::string* rest) {
   std::string r;
   for (const auto& [k, v] : p.params)
     if (k != "alpha") r += (r.empty() ? "" : " ") + k + "=" + v;
-  *rest = r.empty() ? p.method : p.method + " " + r;
+  *rest = r.empty() ? p.name : p.name + " " + r;
   return true;
 }
 
@@ -153,7 +153,7 @@ void plot_alpha(const SweepConfig& sweep, const SweepJournal& journal) {
     double alpha = 0;
     std::string line;
     if (split_alpha(p, &alpha, &line))
-      curves[p.method][line].emplace_back(alpha, journal.at(p.index)->metric(sweep.select_metric));
+      curves[p.name][line].emplace_back(alpha, journal.at(p.index)->metric(sweep.select_metric));
   }
   if (curves.empty()) return;
   if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {

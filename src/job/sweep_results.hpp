@@ -43,9 +43,9 @@ class SweepJournal {
   std::vector<std::optional<PointScore>> scores_;
 };
 
-// Each method's chosen point (best `select` metric on the selection split, the first in point order on a tie),
-// in the order the methods first appear in the grids.
-std::vector<int> chosen_per_method(const SweepConfig& sweep, const SweepJournal& journal);
+// Each grid name's chosen point (SweepPoint::name; best `select` metric on the selection split, the first in
+// point order on a tie), in the order the names first appear in the grids.
+std::vector<int> chosen_per_name(const SweepConfig& sweep, const SweepJournal& journal);
 
 // DIR/results.csv (every point's selection-split accuracies, then each chosen point's test accuracies; no
 // times, so that a resumed sweep writes the same bytes as an uninterrupted one), DIR/results.json (the same,

@@ -66,6 +66,22 @@ TEST_F(SweepConfigTest, ExpandsEachGridFirstKeySlowest) {
   EXPECT_EQ(c.select_metric, "average");
   EXPECT_TRUE(c.test);
   EXPECT_EQ(c.write, SweepWrite::Selected);
+  EXPECT_EQ(c.points[0].name, "weight_average");  // a grid without `name` is named by its method
+  EXPECT_EQ(c.points[1].name, "cat");
+}
+
+TEST_F(SweepConfigTest, NamedGridsOfOneMethodAreChosenApart) {
+  const SweepConfig c = load(
+      "sweep:\n"
+      "  grids:\n"
+      "    - {method: ties, alpha: [0.3, 0.5]}\n"
+      "    - {method: ties, name: ties_sum, disjoint: sum, alpha: [0.3, 0.5]}\n");
+  ASSERT_EQ(c.points.size(), 4u);
+  EXPECT_EQ(c.points[1].name, "ties");
+  EXPECT_EQ(c.points[2].name, "ties_sum");
+  EXPECT_EQ(c.points[2].method, "ties");
+  EXPECT_EQ(c.points[2].setting, "disjoint=sum alpha=0.3");  // the name is no hyperparameter
+  EXPECT_EQ(c.points[2].params.count("name"), 0u);
 }
 
 TEST_F(SweepConfigTest, ReadsSelectionAndOverrides) {
@@ -104,6 +120,7 @@ TEST_F(SweepConfigTest, BadSectionsNameTheKey) {
   EXPECT_NE(error_of("sweep: {grids: [{method: cat}], select: {split: train}}\n").find("sweep.select.split"),
             std::string::npos);
   EXPECT_NE(error_of("sweep: {grids: [{method: cat}], colour: red}\n").find("sweep.colour"), std::string::npos);
+  EXPECT_NE(error_of("sweep: {grids: [{method: cat, name: a/b}]}\n").find("sweep.grids.0.name"), std::string::npos);
 }
 
 }  // namespace
