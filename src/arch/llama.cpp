@@ -15,10 +15,6 @@ using json = nlohmann::json;
 
 std::string site(int64_t layer, const char* which) { return "layers." + std::to_string(layer) + "." + which; }
 
-bool ends_with(const std::string& s, const std::string& tail) {
-  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-}
-
 // Mixture-of-experts models route tokens through one of several MLPs; their experts are not llama MLPs, and
 // merging them as such would be wrong, so they are refused by what gives them away.
 void refuse_moe(const Checkpoint& base, const json& cfg) {
@@ -181,19 +177,7 @@ ModelSpec llama_model(const Checkpoint& base, const LlamaConfig& c) {
   m.arch = "llama";
   m.num_stages = static_cast<int>(c.layers) + 2;
   auto add = [&](const std::string& name, Role role, int stage, const std::string& s) {
-    if (name.empty()) return;
-    const TensorInfo* t = base.find(name);
-    if (!t) fail(base.path(), "llama tensor '" + name + "' is missing");
-    m.tensors.push_back(TensorSpec{name, role, t->dtype, t->shape, stage, s, 1});
-  };
-  // Every other float tensor under `prefix` joins `stage`, so nothing the user gave is silently dropped:
-  // a bias is a shift, anything else 'other'.
-  auto add_rest = [&](const std::string& prefix, int stage) {
-    for (const TensorInfo& t : base.tensors()) {
-      if (t.name.rfind(prefix, 0) != 0 || m.find(t.name)) continue;
-      m.tensors.push_back(TensorSpec{t.name, ends_with(t.name, ".bias") ? Role::Shift : Role::Other, t.dtype, t.shape,
-                                     stage, "", 1});
-    }
+    if (!name.empty()) m.add(base, name, role, stage, s);  // "": a bias the checkpoint does not have
   };
   const int64_t d = c.hidden;
   add(c.embed, Role::Other, 0, "");
@@ -215,7 +199,7 @@ ModelSpec llama_model(const Checkpoint& base, const LlamaConfig& c) {
     add(n.down_w, Role::Linear, s, site(i, "mlp_act"));
     add(n.down_b, Role::Shift, s, "");
     const std::string prefix = n.ln1.substr(0, n.ln1.size() - std::string("input_layernorm.weight").size());
-    add_rest(prefix, s);  // anything newer in the block
+    m.add_undescribed(base, prefix, s, true);  // anything newer in the block
     for (const char* which : {"ln1", "ln2"}) m.sites.push_back(Site{site(i, which), SiteKind::NormInput, d, s});
     m.sites.push_back(Site{site(i, "attn_in"), SiteKind::LinearInput, d, s});
     m.sites.push_back(Site{site(i, "attn_out"), SiteKind::LinearInput, c.heads > 0 ? c.heads * c.head_dim : d, s});
@@ -226,7 +210,7 @@ ModelSpec llama_model(const Checkpoint& base, const LlamaConfig& c) {
   add(c.final_norm, Role::NormScale, last, "final.norm");
   m.sites.push_back(Site{"final.norm", SiteKind::NormInput, d, last});
   add(c.lm_head, Role::Other, last, "");  // absent when tied to the embeddings
-  add_rest(c.embed.substr(0, c.embed.size() - std::string("embed_tokens.weight").size()), last);
+  m.add_undescribed(base, c.embed.substr(0, c.embed.size() - std::string("embed_tokens.weight").size()), last, true);
   return m;
 }
 

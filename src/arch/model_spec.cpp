@@ -64,6 +64,22 @@ const TensorSpec* ModelSpec::find(const std::string& name) const {
   return nullptr;
 }
 
+void ModelSpec::add(const Checkpoint& base, const std::string& name, Role role, int stage, const std::string& site_name) {
+  const TensorInfo* t = base.find(name);
+  if (!t) fail(base.path(), arch + " tensor '" + name + "' is missing");
+  tensors.push_back(TensorSpec{name, role, t->dtype, t->shape, stage, site_name, 1});
+}
+
+void ModelSpec::add_undescribed(const Checkpoint& base, const std::string& prefix, int stage, bool bias_is_shift) {
+  const std::string bias = ".bias";
+  for (const TensorInfo& t : base.tensors()) {
+    if (t.name.rfind(prefix, 0) != 0 || find(t.name)) continue;
+    const std::string& n = t.name;
+    const bool is_bias = n.size() >= bias.size() && n.compare(n.size() - bias.size(), bias.size(), bias) == 0;
+    tensors.push_back(TensorSpec{n, bias_is_shift && is_bias ? Role::Shift : Role::Other, t.dtype, t.shape, stage, "", 1});
+  }
+}
+
 const Site* ModelSpec::site(const std::string& name) const {
   for (const auto& s : sites)
     if (s.name == name) return &s;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/dtype.hpp"
+#include "io/checkpoint.hpp"
 
 namespace cm {
 
@@ -66,6 +67,13 @@ struct ModelSpec {
   std::vector<Site> sites;
   const TensorSpec* find(const std::string& name) const;
   const Site* site(const std::string& name) const;
+  // Appends `base`'s float tensor `name` (one unit) with its dtype and shape; throws cm::Error naming the
+  // checkpoint when it has none of that name.
+  void add(const Checkpoint& base, const std::string& name, Role role, int stage, const std::string& site_name);
+  // Appends every float tensor of `base` under `prefix` that is not described yet (anything newer than the
+  // description), at `stage`, so nothing the user gave is silently dropped: with `bias_is_shift` a name ending
+  // in .bias is a shift and anything else 'other'; without, all are 'other'.
+  void add_undescribed(const Checkpoint& base, const std::string& prefix, int stage, bool bias_is_shift);
 };
 
 }  // namespace cm

@@ -5,6 +5,7 @@
 #include <variant>
 #include <vector>
 
+#include "arch/bert.hpp"
 #include "arch/clip_vit.hpp"
 #include "arch/llama.hpp"
 #include "arch/model_spec.hpp"
@@ -14,10 +15,10 @@ namespace cm {
 
 struct ArchModel {
   ModelSpec model;
-  std::variant<ClipVisionConfig, LlamaConfig> config;
+  std::variant<ClipVisionConfig, LlamaConfig, BertConfig> config;
 };
 
-const std::vector<std::string>& arch_names();  // clip_vit, llama
+const std::vector<std::string>& arch_names();  // clip_vit, llama, bert
 
 // Throws cm::Error naming the checkpoint when it is not of that architecture.
 ArchModel describe_model(const std::string& arch, const Checkpoint& base);

@@ -31,13 +31,6 @@ void ClipForward::norm(const WeightSource& w, const std::string& g, const std::s
   if (want) sink->record(site, SiteKind::NormInput, xhat.data(), rows, d);
 }
 
-void ClipForward::dense(const WeightSource& w, const std::string& wname, const std::string& bname, const float* x,
-                        float* y, int64_t rows, int64_t out, int64_t in) const {
-  const WeightTensor wv = fetch_weight(w, wname, out * in);
-  const WeightTensor bv = bname.empty() ? nullptr : fetch_weight(w, bname, out);
-  be_.linear(x, wv->data(), bv ? bv->data() : nullptr, y, rows, out, in);
-}
-
 std::vector<float> ClipForward::embed(const WeightSource& w, const float* pixels, int64_t n_images,
                                       FeatureSink* sink) const {
   const ClipNames& nm = cfg_.names;
@@ -62,7 +55,7 @@ std::vector<float> ClipForward::embed(const WeightSource& w, const float* pixels
         }
       }
     }
-    dense(w, nm.patch_w, "", cols.data(), patches.data(), n_images * np, d, kk);
+    linear_layer(be_, w, nm.patch_w, "", cols.data(), patches.data(), n_images * np, d, kk);
   }
 
   const WeightTensor cls_t = fetch_weight(w, nm.class_emb, d), pos_t = fetch_weight(w, nm.pos_emb, tokens * d);
@@ -103,26 +96,26 @@ void ClipForward::block(int i, const WeightSource& w, std::vector<float>& x, int
         be_.linear(h.data(), wv->data() + part * d * d, bv->data() + part * d, outs[part], rows, d, d);
       }
     } else {
-      dense(w, nm.q_w, nm.q_b, h.data(), q.data(), rows, d, d);
-      dense(w, nm.k_w, nm.k_b, h.data(), k.data(), rows, d, d);
-      dense(w, nm.v_w, nm.v_b, h.data(), v.data(), rows, d, d);
+      linear_layer(be_, w, nm.q_w, nm.q_b, h.data(), q.data(), rows, d, d);
+      linear_layer(be_, w, nm.k_w, nm.k_b, h.data(), k.data(), rows, d, d);
+      linear_layer(be_, w, nm.v_w, nm.v_b, h.data(), v.data(), rows, d, d);
     }
     // h (the LayerNorm output) is no longer needed: it takes the merged heads.
     be_.attention(q.data(), k.data(), v.data(), h.data(), AttentionShape{n_images, tokens, cfg_.heads, cfg_.heads, d / cfg_.heads},
                   AttentionMask{});
   }
   record(sink, clip_site(i, "attn_out"), SiteKind::LinearInput, h, rows, d);
-  dense(w, nm.out_w, nm.out_b, h.data(), y.data(), rows, d, d);
+  linear_layer(be_, w, nm.out_w, nm.out_b, h.data(), y.data(), rows, d, d);
   add_residual(x, y);
 
   // MLP half: x = x + fc2(act(fc1(ln2(x)))).
   norm(w, nm.ln2_w, nm.ln2_b, clip_site(i, "ln2"), x.data(), h.data(), rows, sink);
   record(sink, clip_site(i, "mlp_in"), SiteKind::LinearInput, h, rows, d);
   std::vector<float> m(static_cast<size_t>(rows * f));
-  dense(w, nm.fc1_w, nm.fc1_b, h.data(), m.data(), rows, f, d);
+  linear_layer(be_, w, nm.fc1_w, nm.fc1_b, h.data(), m.data(), rows, f, d);
   be_.activation(cfg_.act, m.data(), rows * f);
   record(sink, clip_site(i, "mlp_act"), SiteKind::LinearInput, m, rows, f);
-  dense(w, nm.fc2_w, nm.fc2_b, m.data(), y.data(), rows, d, f);
+  linear_layer(be_, w, nm.fc2_w, nm.fc2_b, m.data(), y.data(), rows, d, f);
   add_residual(x, y);
 }
 

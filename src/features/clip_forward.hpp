@@ -48,8 +48,6 @@ class ClipForward : public Forward {
                           FeatureSink* sink) const;
   void norm(const WeightSource& w, const std::string& g, const std::string& b, const std::string& site,
             const float* x, float* y, int64_t rows, FeatureSink* sink) const;
-  void dense(const WeightSource& w, const std::string& wname, const std::string& bname, const float* x, float* y,
-             int64_t rows, int64_t out, int64_t in) const;
 
   ClipVisionConfig cfg_;
   Backend& be_;

@@ -65,8 +65,20 @@ std::unique_ptr<Forward> make_forward(const ArchModel& arch, Backend& backend);
 // bounds, so the error names the tensor and both sizes.
 WeightTensor fetch_weight(const WeightSource& w, const std::string& name, int64_t numel);
 
+// y[rows, out] = x W^T (+ b when `bname` is not "") with the checkpoint's linear layer `wname` [out, in].
+void linear_layer(Backend& backend, const WeightSource& w, const std::string& wname, const std::string& bname,
+                  const float* x, float* y, int64_t rows, int64_t out, int64_t in);
+
 // x += y, element by element (a residual connection).
 void add_residual(std::vector<float>& x, const std::vector<float>& y);
+
+// Throws cm::Error naming `where` when the exemplars are not token sequences (`arch` takes them) or an id is
+// past a vocabulary of `vocab` tokens.
+void check_token_ids(const Exemplars& x, int64_t vocab, const std::string& arch, const std::string& where);
+
+// Rows a token sequence records at a site on average (real tokens per sequence, rounded up), for the cost
+// models: a count is known only from the exemplars.
+int64_t real_tokens_per_sequence(const Exemplars& x);
 
 // Records the rows [x.n * x.length, dim] of token exemplars at `site`, those of tokens whose mask is 1
 // (METHODS.md: padding tokens are excluded from every feature).

@@ -20,19 +20,13 @@ LlamaForward::LlamaForward(const LlamaConfig& cfg, Backend& backend)
 }
 
 void LlamaForward::check_input(const Exemplars& x, const std::string& where) const {
-  if (x.kind != InputKind::Tokens) fail(where, "llama takes token sequences (input_ids), these exemplars are images");
-  for (size_t i = 0; i < x.ids.size(); ++i)
-    if (x.ids[i] >= cfg_.vocab)
-      fail(where, "input_ids element " + std::to_string(i) + " is " + std::to_string(x.ids[i]) + ", past the vocabulary of " +
-                      std::to_string(cfg_.vocab) + " tokens");
+  check_token_ids(x, cfg_.vocab, "llama", where);
 }
 
 int64_t LlamaForward::hidden_elements(int, const Exemplars& x) const { return x.n * x.length * cfg_.hidden; }
 
 // Every site records every real token; the cost models want a count per sequence.
-int64_t LlamaForward::rows_per_exemplar(const Site&, const Exemplars& x) const {
-  return x.n > 0 ? (x.real_tokens() + x.n - 1) / x.n : 0;
-}
+int64_t LlamaForward::rows_per_exemplar(const Site&, const Exemplars& x) const { return real_tokens_per_sequence(x); }
 
 double LlamaForward::matmul_flops(const Exemplars& x) const {
   const double n = static_cast<double>(x.n), len = static_cast<double>(x.length), rows = n * len;
@@ -55,13 +49,6 @@ void LlamaForward::stage(int s, const WeightSource& w, const Exemplars& x, std::
     block(s - 1, w, x, hidden, sink);
   else
     final(w, x, hidden, sink);
-}
-
-void LlamaForward::dense(const WeightSource& w, const std::string& wname, const std::string& bname, const float* x,
-                         float* y, int64_t rows, int64_t out, int64_t in) const {
-  const WeightTensor wv = fetch_weight(w, wname, out * in);
-  const WeightTensor bv = bname.empty() ? nullptr : fetch_weight(w, bname, out);
-  be_.linear(x, wv->data(), bv ? bv->data() : nullptr, y, rows, out, in);
 }
 
 void LlamaForward::norm(const WeightSource& w, const std::string& g, const std::string& site_name,
@@ -104,9 +91,9 @@ void LlamaForward::block(int64_t i, const WeightSource& w, const Exemplars& ex, 
   {
     std::vector<float> q(static_cast<size_t>(rows * qd)), k(static_cast<size_t>(rows * kvd)),
         v(static_cast<size_t>(rows * kvd));
-    dense(w, nm.q_w, nm.q_b, h.data(), q.data(), rows, qd, d);
-    dense(w, nm.k_w, nm.k_b, h.data(), k.data(), rows, kvd, d);
-    dense(w, nm.v_w, nm.v_b, h.data(), v.data(), rows, kvd, d);
+    linear_layer(be_, w, nm.q_w, nm.q_b, h.data(), q.data(), rows, qd, d);
+    linear_layer(be_, w, nm.k_w, nm.k_b, h.data(), k.data(), rows, kvd, d);
+    linear_layer(be_, w, nm.v_w, nm.v_b, h.data(), v.data(), rows, kvd, d);
     be_.rotary(q.data(), rows, ex.length, cfg_.heads, hd, inv_freq_.data());
     be_.rotary(k.data(), rows, ex.length, cfg_.kv_heads, hd, inv_freq_.data());
     const AttentionMask mask{true, cfg_.window[static_cast<size_t>(i)], padded ? ex.mask.data() : nullptr};
@@ -114,7 +101,7 @@ void LlamaForward::block(int64_t i, const WeightSource& w, const Exemplars& ex, 
                   AttentionShape{ex.n, ex.length, cfg_.heads, cfg_.kv_heads, hd}, mask);
   }
   record_tokens(sink, site(i, "attn_out"), SiteKind::LinearInput, heads_out.data(), qd, ex);
-  dense(w, nm.o_w, nm.o_b, heads_out.data(), y.data(), rows, d, qd);
+  linear_layer(be_, w, nm.o_w, nm.o_b, heads_out.data(), y.data(), rows, d, qd);
   heads_out = std::vector<float>();
   add_residual(x, y);
 
@@ -124,12 +111,12 @@ void LlamaForward::block(int64_t i, const WeightSource& w, const Exemplars& ex, 
   std::vector<float> gate(static_cast<size_t>(rows * f));
   {
     std::vector<float> up(static_cast<size_t>(rows * f));
-    dense(w, nm.gate_w, nm.gate_b, h.data(), gate.data(), rows, f, d);
-    dense(w, nm.up_w, nm.up_b, h.data(), up.data(), rows, f, d);
+    linear_layer(be_, w, nm.gate_w, nm.gate_b, h.data(), gate.data(), rows, f, d);
+    linear_layer(be_, w, nm.up_w, nm.up_b, h.data(), up.data(), rows, f, d);
     be_.silu_gate(gate.data(), up.data(), gate.data(), rows * f);
   }
   record_tokens(sink, site(i, "mlp_act"), SiteKind::LinearInput, gate.data(), f, ex);
-  dense(w, nm.down_w, nm.down_b, gate.data(), y.data(), rows, d, f);
+  linear_layer(be_, w, nm.down_w, nm.down_b, gate.data(), y.data(), rows, d, f);
   add_residual(x, y);
 }
 

@@ -33,9 +33,6 @@ class LlamaForward : public Forward {
   void embed(const WeightSource& w, const Exemplars& x, std::vector<float>& hidden) const;
   void block(int64_t i, const WeightSource& w, const Exemplars& x, std::vector<float>& hidden, FeatureSink* sink) const;
   void final(const WeightSource& w, const Exemplars& x, std::vector<float>& hidden, FeatureSink* sink) const;
-  // y[rows, out] = x W^T (+ b when the checkpoint has it).
-  void dense(const WeightSource& w, const std::string& wname, const std::string& bname, const float* x, float* y,
-             int64_t rows, int64_t out, int64_t in) const;
   // y = RMSNorm(x) with the weight `g`, recording xhat at `site`.
   void norm(const WeightSource& w, const std::string& g, const std::string& site, const std::vector<float>& x,
             std::vector<float>& y, const Exemplars& ex, FeatureSink* sink) const;

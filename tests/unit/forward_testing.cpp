@@ -19,8 +19,9 @@
 namespace cm::testing {
 namespace {
 
-const std::string kFixtures = std::string(CATMERGE_SOURCE_DIR) + "/data/fixtures/";
-constexpr int64_t kExemplars = 2;
+std::string fixture_path(const std::string& path) {
+  return !path.empty() && path[0] == '/' ? path : std::string(CATMERGE_SOURCE_DIR) + "/data/fixtures/" + path;
+}
 
 // Keeps every site's raw rows so they can be compared with the oracle's.
 class RowSink : public FeatureSink {
@@ -57,12 +58,12 @@ double rel_error(const std::string& oracle, const std::string& name, const std::
 
 double expect_forward_matches_oracle(Backend& backend, const std::string& arch, const std::string& model,
                                      const std::string& exemplars, const std::string& group,
-                                     const std::string& oracle_name) {
-  const std::string oracle = kFixtures + "forward/" + oracle_name;
-  const auto ckpt = open_checkpoint(kFixtures + model);
+                                     const std::string& oracle_name, int64_t count) {
+  const std::string oracle = fixture_path(oracle_name);
+  const auto ckpt = open_checkpoint(fixture_path(model));
   const ArchModel described = describe_model(arch, *ckpt);
-  const Exemplars x = read_exemplars(kFixtures + exemplars, group, kExemplars, "");
-  EXPECT_EQ(x.n, kExemplars);
+  const Exemplars x = read_exemplars(fixture_path(exemplars), group, count, "");
+  EXPECT_EQ(x.n, count);
 
   const std::unique_ptr<Forward> forward = make_forward(described, backend);
   forward->check_input(x, exemplars);
@@ -87,10 +88,10 @@ double expect_forward_matches_oracle(Backend& backend, const std::string& arch, 
     }
   };
   for (const auto& [site, r] : sink.rows_) check(site, r.rows, r.shape);
-  check("pooled", hidden, {kExemplars, forward->pooled_dim()});
+  check("pooled", hidden, {count, forward->pooled_dim()});
   if (const auto* clip = std::get_if<ClipVisionConfig>(&described.config); clip && !clip->names.proj.empty()) {
     const ClipForward::Pooled out = ClipForward(*clip, backend).final(weights, before_last, x.n, nullptr);
-    check("image_embeds", out.embeds, {kExemplars, clip->proj_dim});
+    check("image_embeds", out.embeds, {count, clip->proj_dim});
   }
   std::printf("[ oracle   ] %s on %s: %zu sites, max relative error %.3g (%s)\n", oracle_name.c_str(), backend.name(),
               sink.rows_.size(), worst, worst_at.c_str());

@@ -1,11 +1,14 @@
 """Tensor roles, feature sites and merge units (docs/DESIGN.md) of the architectures: clip_vit (HF and
-open_clip names) and llama (HF LlamaForCausalLM names, also Mistral / Qwen2).
+open_clip names), llama (HF LlamaForCausalLM names, also Mistral / Qwen2) and bert (HF BertModel /
+RobertaModel names, bare or under bert. / roberta. with classifier.* heads as *ForSequenceClassification
+keeps them).
 
 A merge unit is a whole tensor or, for open_clip's fused attn.in_proj_weight [3d, in] / in_proj_bias [3d],
 one of its three row blocks. Every method works per unit.
 
 The name spaces of the architectures are disjoint (vision_model. / visual_projection. / visual. versus
-model. / lm_head.), so classify(name) without an architecture is unambiguous; the fixtures first keep only
+model. / lm_head. versus embeddings. / encoder.layer. / pooler. / classifier. / bert. / roberta.), so
+classify(name) without an architecture is unambiguous; the fixtures first keep only
 the tensors of the case's `model.arch` (classify(name, arch)) and the methods then classify by name.
 """
 import re
@@ -94,7 +97,42 @@ _LLAMA_TOP = {
     "model.norm.weight": (NORM, "final.norm"),
     "lm_head.weight": (OTHER, ""),          # absent when tied to the embeddings
 }
-ARCHS = ("clip_vit", "llama")
+
+
+# ---- bert (transcribed from the HF BertModel / RobertaModel module structure, written independently of
+# src/arch/bert.cpp) ----
+# Stage 0: the embeddings and their LayerNorm; stage i+1: encoder layer i; stage L+1: the pooler and the heads.
+# Post-LN layers: attn_in is the layer's input (query, key and value share it), ln1 the xhat of
+# attention.output.LayerNorm's input, mlp_in its output (intermediate.dense's input), mlp_act the GELU output
+# (output.dense's input), ln2 the xhat of output.LayerNorm's input. The pooler, the classifier heads and the
+# embeddings are 'other'. embeddings.position_ids / token_type_ids are integer buffers: 'other' by name, but
+# ckpt_io.load_checkpoint never reads them (non-float), so they are never merged: a safetensors output copies
+# them as stored.
+_BERT_PREFIX = re.compile(r"^(?:bert\.|roberta\.)?(.+)$")
+_BERT_BLOCK = re.compile(r"^encoder\.layer\.(\d+)\.(.+)$")
+_BERT_IN_BLOCK = {
+    "attention.self.query.weight": (LINEAR, "attn_in"), "attention.self.key.weight": (LINEAR, "attn_in"),
+    "attention.self.value.weight": (LINEAR, "attn_in"), "attention.output.dense.weight": (LINEAR, "attn_out"),
+    "attention.output.LayerNorm.weight": (NORM, "ln1"),
+    "intermediate.dense.weight": (LINEAR, "mlp_in"), "output.dense.weight": (LINEAR, "mlp_act"),
+    "output.LayerNorm.weight": (NORM, "ln2"),
+    "attention.self.query.bias": (SHIFT, ""), "attention.self.key.bias": (SHIFT, ""),
+    "attention.self.value.bias": (SHIFT, ""), "attention.output.dense.bias": (SHIFT, ""),
+    "attention.output.LayerNorm.bias": (SHIFT, ""), "intermediate.dense.bias": (SHIFT, ""),
+    "output.dense.bias": (SHIFT, ""), "output.LayerNorm.bias": (SHIFT, ""),
+}
+_BERT_TOP = {
+    "embeddings.word_embeddings.weight": (OTHER, ""),
+    "embeddings.position_embeddings.weight": (OTHER, ""),
+    "embeddings.token_type_embeddings.weight": (OTHER, ""),
+    "embeddings.LayerNorm.weight": (NORM, "embed.ln"),
+    "embeddings.LayerNorm.bias": (SHIFT, ""),
+    "embeddings.position_ids": (OTHER, ""),        # int64 buffers (never read as float)
+    "embeddings.token_type_ids": (OTHER, ""),
+    "pooler.dense.weight": (OTHER, ""),
+    "pooler.dense.bias": (OTHER, ""),
+}
+ARCHS = ("clip_vit", "llama", "bert")
 
 
 def _classify_clip(name):
@@ -122,7 +160,21 @@ def _classify_llama(name):
     return None
 
 
-_CLASSIFIERS = {"clip_vit": _classify_clip, "llama": _classify_llama}
+def _classify_bert(name):
+    if name.startswith("classifier."):             # BertForSequenceClassification: weight, bias; RoBERTa's:
+        return OTHER, "", 1                        # dense.* and out_proj.* (the heads are never features)
+    inner = _BERT_PREFIX.match(name).group(1)
+    if inner in _BERT_TOP:
+        role, site = _BERT_TOP[inner]
+        return role, site, 1
+    m = _BERT_BLOCK.match(inner)
+    if m and m.group(2) in _BERT_IN_BLOCK:
+        role, which = _BERT_IN_BLOCK[m.group(2)]
+        return role, (f"layers.{m.group(1)}.{which}" if which else ""), 1
+    return None
+
+
+_CLASSIFIERS = {"clip_vit": _classify_clip, "llama": _classify_llama, "bert": _classify_bert}
 
 
 def classify(name, arch=None):
