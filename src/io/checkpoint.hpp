@@ -3,6 +3,8 @@
 //   - a HuggingFace directory: config.json + model.safetensors, or shards listed in model.safetensors.index.json
 //   - a single .safetensors file
 //   - an HDF5 file written by catmerge (datasets at the root, see README.md "Output format")
+//   - for an expert, also a PEFT LoRA adapter directory, read as the full model it makes from the base
+//     (io/peft_adapter.hpp)
 // Tensors are read one at a time, converted to float32; nothing is read before it is asked for.
 #include <map>
 #include <memory>
@@ -58,7 +60,9 @@ class Checkpoint {
   virtual std::map<std::string, std::string> metadata() const { return {}; }
 };
 
-// Opens any of the containers above; throws cm::Error naming the path when it is none of them.
+// Opens any of the containers above but an adapter; throws cm::Error naming the path when it is none of them.
 std::unique_ptr<Checkpoint> open_checkpoint(const std::string& path);
+// The same, and a PEFT adapter directory as the expert it makes from `base` (a null base: no adapter allowed).
+std::unique_ptr<Checkpoint> open_expert_checkpoint(const std::string& path, std::shared_ptr<const Checkpoint> base);
 
 }  // namespace cm

@@ -2,28 +2,21 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <unordered_map>
 
 #include "common/error.hpp"
 #include "io/checkpoint.hpp"
 #include "io/hdf5_checkpoint.hpp"
+#include "io/peft_adapter.hpp"
 #include "io/safetensors.hpp"
 #include "io/shape_checkpoint.hpp"
+#include "io/text_file.hpp"
 
 namespace cm {
 
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  if (!in) fail(path.string(), "cannot read");
-  return text.str();
-}
 
 // config.json, else open_clip_config.json, in `dir`; "" when neither exists.
 std::string find_config(const fs::path& dir) {
@@ -37,7 +30,7 @@ class SafetensorsCheckpoint final : public Checkpoint {
  public:
   SafetensorsCheckpoint(std::string path, std::string config_file, std::string index_file)
       : path_(std::move(path)), config_file_(std::move(config_file)), index_file_(std::move(index_file)) {
-    if (!config_file_.empty()) config_ = read_text(config_file_);
+    if (!config_file_.empty()) config_ = read_text_file(config_file_);
   }
 
   // Opens one more file and appends its tensors in data order; a tensor may live in one file only.
@@ -129,7 +122,7 @@ std::vector<std::string> SafetensorsCheckpoint::files() const {
 void add_shards(SafetensorsCheckpoint& ck, const fs::path& dir, const std::string& index_file) {
   nlohmann::ordered_json index;
   try {
-    index = nlohmann::ordered_json::parse(read_text(index_file));
+    index = nlohmann::ordered_json::parse(read_text_file(index_file));
   } catch (const nlohmann::ordered_json::parse_error&) {
     fail(index_file, "not valid JSON");
   }
@@ -167,6 +160,9 @@ void add_shards(SafetensorsCheckpoint& ck, const fs::path& dir, const std::strin
 
 std::unique_ptr<Checkpoint> open_directory(const std::string& path) {
   const fs::path dir(path);
+  if (is_peft_adapter(path))
+    fail(path, "a PEFT adapter (adapter_config.json) is read against a base model: give it as an expert's path, "
+               "or to eval --model with the configuration's model.base");
   const std::string config = find_config(dir);
   const auto exists = [&](const char* name) { return fs::is_regular_file(dir / name); };
   if (exists("model.safetensors") || exists("open_clip_model.safetensors")) {
@@ -181,6 +177,8 @@ std::unique_ptr<Checkpoint> open_directory(const std::string& path) {
     add_shards(*ck, dir, index);
     return ck;
   }
+  if (exists("adapter_model.safetensors"))
+    fail(path, "has adapter_model.safetensors but no adapter_config.json: a PEFT adapter needs its config");
   fail(path, "directory has no model.safetensors, model.safetensors.index.json or open_clip_model.safetensors");
 }
 
@@ -208,6 +206,11 @@ std::unique_ptr<Checkpoint> open_checkpoint(const std::string& path) {
     return open_hdf5_checkpoint(path);
   if (fs::is_regular_file(st) && is_shape_file(path)) return open_shape_file(path);
   fail(path, "not a safetensors file, HuggingFace model directory, catmerge HDF5 file or shape file");
+}
+
+std::unique_ptr<Checkpoint> open_expert_checkpoint(const std::string& path, std::shared_ptr<const Checkpoint> base) {
+  if (base && is_peft_adapter(path)) return open_peft_adapter(path, std::move(base));
+  return open_checkpoint(path);
 }
 
 }  // namespace cm

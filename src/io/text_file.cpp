@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <system_error>
 
 #include "common/error.hpp"
@@ -51,6 +53,14 @@ int write_temp(const std::string& path, const std::string& tmp, const std::strin
 }
 
 }  // namespace
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in) fail(path, "cannot read");
+  return text.str();
+}
 
 void write_text_file(const std::string& path, const std::string& text) { write_text_files({{path, text}}); }
 

@@ -1,5 +1,5 @@
 #pragma once
-// Small text outputs (eval's tables) written whole or not at all: each goes to `<path>.tmp-<pid>` first, which
+// Small text files read whole (configs beside the weights), and small text outputs (eval's tables) written whole or not at all: each goes to `<path>.tmp-<pid>` first, which
 // the SIGTERM handler of io/temp_files removes, is flushed to disk and only then renamed onto `path`, so a
 // reader never sees half a file and a killed process leaves no temporary behind.
 #include <string>
@@ -7,6 +7,9 @@
 #include <vector>
 
 namespace cm {
+
+// The whole file; a cm::Error "<path>: cannot read" when it cannot be read.
+std::string read_text_file(const std::string& path);
 
 // Creates the parent folders, writes, fsyncs and renames. On failure the temporary is removed and a cm::Error
 // "<path>: cannot write: <strerror>" is thrown.

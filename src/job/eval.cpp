@@ -10,6 +10,7 @@
 #include "backend/backend.hpp"
 #include "common/error.hpp"
 #include "io/checkpoint.hpp"
+#include "io/peft_adapter.hpp"
 #include "job/eval_config.hpp"
 #include "job/eval_score.hpp"
 #include "job/eval_table.hpp"
@@ -58,7 +59,8 @@ int eval_command(const std::vector<std::string>& args, Communicator& comm) {
       throw Error("eval: unexpected argument '" + a + "'\n" + usage);
     }
   }
-  if (model_path.empty()) throw Error("eval: --model PATH is required (a merged .h5, an HF directory or .safetensors)");
+  if (model_path.empty())
+    throw Error("eval: --model PATH is required (a merged .h5, an HF directory, .safetensors or a PEFT adapter)");
   if (split != "test" && split != "val") throw Error("eval: --split must be test or val, got '" + split + "'");
   const EvalConfig cfg = load_eval_config(args[0], sets);
   std::vector<std::string> tasks = cfg.tasks;
@@ -71,7 +73,13 @@ int eval_command(const std::vector<std::string>& args, Communicator& comm) {
   if (prefix.empty()) prefix = default_prefix(model_path, split);
 
   const auto start = std::chrono::steady_clock::now();
-  const std::unique_ptr<Checkpoint> model = open_checkpoint(model_path);
+  // A PEFT adapter is scored as the expert it makes from the configuration's base.
+  std::shared_ptr<const Checkpoint> base;
+  if (is_peft_adapter(model_path)) {
+    if (cfg.base.empty()) fail(cfg.source, "model.base: missing (--model " + model_path + " is a PEFT adapter of it)");
+    base = open_checkpoint(cfg.base);
+  }
+  const std::unique_ptr<Checkpoint> model = open_expert_checkpoint(model_path, base);
   const std::unique_ptr<Backend> backend = make_backend(cfg.backend, cfg.threads, cfg.source + ": runtime.backend");
   EvalScorer scorer(cfg, describe_model(cfg.arch, *model), *backend, tasks, split, comm.rank(), comm.size());
   const auto scoring = std::chrono::steady_clock::now();

@@ -45,8 +45,10 @@ EvalConfig load_eval_config(const std::string& file, const std::vector<std::stri
     if (!seen.insert(t).second) fail(file, "eval.tasks: '" + t + "' is listed twice");
   }
 
-  if (const YAML::Node model = root["model"]; model && model.IsMap() && model["arch"])
-    c.arch = r.one_of(model["arch"], "model.arch", arch_names());
+  if (const YAML::Node model = root["model"]; model && model.IsMap()) {
+    if (model["arch"]) c.arch = r.one_of(model["arch"], "model.arch", arch_names());
+    if (model["base"]) c.base = r.path(model["base"], "model.base");
+  }
 
   if (const YAML::Node rt = root["runtime"]) {
     if (!rt.IsMap()) fail(file, "runtime: expected a map of keys");

@@ -1,6 +1,7 @@
 #pragma once
 // What `catmerge eval` needs from a run configuration (README "Evaluation"): the `eval` section, the
-// experts' names (the tasks, in order), `model.arch` and `runtime`. Every other section belongs to `run` and is ignored here.
+// experts' names (the tasks, in order), `model.arch`, `model.base` (the base of a PEFT adapter given as
+// --model) and `runtime`. Every other section belongs to `run` and is ignored here.
 //
 //   eval:
 //     heads: FILE.safetensors   # per task <name>.weight [classes, hidden] and <name>.bias [classes]
@@ -18,6 +19,7 @@ namespace cm {
 struct EvalConfig {
   std::string source;               // the configuration file, as named on the command line
   std::string arch = "clip_vit";    // model.arch
+  std::string base;                 // model.base, resolved; "" when absent
   std::string heads;                // resolved path
   std::string data;                 // resolved path
   std::vector<std::string> tasks;

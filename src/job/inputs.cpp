@@ -40,7 +40,7 @@ JobInputs::JobInputs(const JobConfig& cfg, bool with_fisher) {
   base_ = open_checkpoint(cfg.base);
   arch_ = describe_model(cfg.arch, *base_);
   for (size_t k = 0; k < cfg.experts.size(); ++k) {
-    experts_.push_back(open_checkpoint(cfg.experts[k].path));
+    experts_.push_back(open_expert_checkpoint(cfg.experts[k].path, base_));
     check_matches(*experts_.back(), model());
     if (!with_fisher) continue;
     if (cfg.experts[k].fisher.empty())

@@ -25,7 +25,8 @@ struct UnitValues {
 class JobInputs {
  public:
   // Opens base and experts (and Fisher files when `with_fisher`), describes the model from the base, and
-  // checks that every expert (and Fisher file) has every tensor of the model with the base's shape.
+  // checks that every expert (and Fisher file) has every tensor of the model with the base's shape. An expert
+  // may be a PEFT adapter directory, read as the full expert it makes from the base (io/peft_adapter.hpp).
   JobInputs(const JobConfig& cfg, bool with_fisher);
 
   const ModelSpec& model() const { return arch_.model; }
@@ -53,7 +54,7 @@ class JobInputs {
  private:
   std::vector<const Checkpoint*> all() const;
 
-  std::unique_ptr<Checkpoint> base_;
+  std::shared_ptr<const Checkpoint> base_;  // shared with the experts that are adapters of it
   std::vector<std::unique_ptr<Checkpoint>> experts_;  // config order
   std::vector<std::unique_ptr<Checkpoint>> fisher_;   // one per expert, or none
   ArchModel arch_;

@@ -1,12 +1,15 @@
 #include "test_support.hpp"
 
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
@@ -142,6 +145,42 @@ std::vector<NamedTensor> read_all(const std::string& checkpoint_path) {
   std::vector<NamedTensor> all;
   for (const TensorInfo& t : ck->tensors()) all.push_back({t.name, t.shape, ck->read(t.name)});
   return all;
+}
+
+namespace {
+
+// One unit in the last place of a 16-bit value near v.
+double ulp16(DType t, float v) {
+  const int e = std::ilogb(std::max(std::fabs(v), t == DType::F16 ? 6.1e-5f : 1e-38f));
+  return std::ldexp(1.0, e - (t == DType::F16 ? 10 : 7));
+}
+
+}  // namespace
+
+double relative_error(const std::vector<float>& got, const std::vector<float>& want, DType dtype) {
+  if (got.size() != want.size()) return std::numeric_limits<double>::infinity();
+  double scale = 0, worst = 0;
+  for (float v : want) scale = std::max(scale, static_cast<double>(std::fabs(v)));
+  for (size_t i = 0; i < got.size(); ++i) {
+    double err = std::fabs(static_cast<double>(got[i]) - want[i]);
+    if (dtype != DType::F32 && err <= ulp16(dtype, want[i])) err = 0;
+    if (std::isnan(err)) err = std::numeric_limits<double>::infinity();
+    worst = std::max(worst, err);
+  }
+  if (scale > 0) return worst / scale;
+  return worst > 0 ? std::numeric_limits<double>::infinity() : 0.0;
+}
+
+void expect_same_tensors(const Checkpoint& got, const Checkpoint& want, double tolerance) {
+  ASSERT_EQ(got.tensors().size(), want.tensors().size());
+  for (const TensorInfo& w : want.tensors()) {
+    SCOPED_TRACE(w.name);
+    const TensorInfo* g = got.find(w.name);
+    ASSERT_NE(g, nullptr) << "missing";
+    EXPECT_EQ(g->shape, w.shape);
+    EXPECT_EQ(g->dtype, w.dtype);
+    EXPECT_LE(relative_error(got.read(w.name), want.read(w.name), w.dtype), tolerance);
+  }
 }
 
 std::vector<std::string> list_dir(const fs::path& dir) {

@@ -9,6 +9,9 @@
 #include <utility>
 #include <vector>
 
+#include "common/dtype.hpp"
+#include "io/checkpoint.hpp"
+
 namespace cm::test {
 
 std::filesystem::path source_dir();
@@ -60,6 +63,15 @@ void write_safetensors(const std::filesystem::path& path, const std::vector<Name
 
 // Every tensor of a checkpoint, read back as float32.
 std::vector<NamedTensor> read_all(const std::string& checkpoint_path);
+
+// max |got - want| / max |want| over one tensor (infinite for any difference from an all-zero want). With a 16-bit
+// `dtype`, a difference within one unit in the last place of that dtype near want counts as none: both sides round
+// a float32 result, and a last-bit difference of the float32 can flip the rounding.
+double relative_error(const std::vector<float>& got, const std::vector<float>& want, DType dtype = DType::F32);
+
+// GoogleTest expectations: `got` holds as many tensors as `want`, and each of want's with its shape and dtype and
+// within `tolerance` of it (relative_error).
+void expect_same_tensors(const Checkpoint& got, const Checkpoint& want, double tolerance);
 
 // Files in `dir` (names only, sorted), to check that nothing was left behind.
 std::vector<std::string> list_dir(const std::filesystem::path& dir);
