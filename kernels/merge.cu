@@ -7,12 +7,12 @@
 namespace cm::gpu {
 namespace {
 
-__global__ void ties_kernel(const float* base, const float* tasks, const float* thresholds, int K, int64_t n,
-                            float alpha, float* out) {
+__global__ void ties_kernel(const float* base, const float* tasks, const TiesTaskTrim* trims, int K, int64_t n,
+                            int64_t offset, float majority, TiesDisjoint disjoint, float alpha, float* out) {
   float kept[kMaxMergeTasks];
   for (int64_t i = thread_index(); i < n; i += thread_stride()) {
-    for (int k = 0; k < K; ++k) kept[k] = ties_trim(tasks[k * n + i], thresholds[k]);
-    out[i] = base[i] + alpha * ties_disjoint_mean(kept, K);
+    for (int k = 0; k < K; ++k) kept[k] = ties_trim(tasks[k * n + i], trims[k], offset + i);
+    out[i] = base[i] + alpha * ties_combine(kept, K, majority, disjoint);
   }
 }
 
@@ -36,11 +36,11 @@ __global__ void pcb_kernel(const float* base, const float* tasks, const PcbTaskS
 
 }  // namespace
 
-void ties_merge(const float* base, const float* tasks, const float* thresholds, int K, int64_t n, float alpha,
-                float* out, cudaStream_t stream) {
+void ties_merge(const float* base, const float* tasks, const TiesTaskTrim* trims, int K, int64_t n, int64_t offset,
+                float majority, TiesDisjoint disjoint, float alpha, float* out, cudaStream_t stream) {
   CM_ASSERT(K >= 1 && K <= kMaxMergeTasks);
   if (n == 0) return;
-  ties_kernel<<<grid_for(n), kThreads, 0, stream>>>(base, tasks, thresholds, K, n, alpha, out);
+  ties_kernel<<<grid_for(n), kThreads, 0, stream>>>(base, tasks, trims, K, n, offset, majority, disjoint, alpha, out);
   CUDA_LAUNCH_CHECK();
 }
 

@@ -11,10 +11,10 @@ namespace cm::gpu {
 
 constexpr int kMaxMergeTasks = 64;
 
-// TIES steps 1-4 (method_common ties_direction, then apply_final_scale): out = base + alpha * disjoint mean of the entries with
-// |T_k| >= thresholds[k] (device [K]).
-void ties_merge(const float* base, const float* tasks, const float* thresholds, int K, int64_t n, float alpha,
-                float* out, cudaStream_t stream);
+// TIES steps 1-4 (method_common ties_direction, then apply_final_scale) of n entries of a tensor from flat index
+// `offset` on: out = base + alpha * ties_combine of the values trims[k] keeps (device [K]).
+void ties_merge(const float* base, const float* tasks, const TiesTaskTrim* trims, int K, int64_t n, int64_t offset,
+                float majority, TiesDisjoint disjoint, float alpha, float* out, cudaStream_t stream);
 
 // DARE in place: T_k[i] = m * T_k[i] / (1 - p), the mask of element offset + i of the tensor whose name
 // hashes to name_hash (methods/dare.cpp).

@@ -47,22 +47,39 @@ CM_HD double cat_entry_score(const float* t, const double* xsq, int K, int k, do
 }
 
 // ---- TIES -----------------------------------------------------------------------------------------
-// Trim: keep an entry whose magnitude reaches the task's threshold (ties at the threshold are kept).
-CM_HD float ties_trim(float t, float threshold) { return fabsf(t) >= threshold ? t : 0.0f; }
+// Step 3's option `disjoint` (METHODS.md): the agreeing values' mean (the TIES paper) or their sum.
+enum class TiesDisjoint { Mean, Sum };
+
+// What step 1 keeps of one task in one unit: exactly the task's k largest magnitudes of its scope, i.e. every
+// entry above `threshold` (the k-th largest |T_k|) and, of the entries equal to it, those whose flat index in
+// the tensor is below `cut` (ties go to the lower flat index; methods/ties_trim.hpp finds both).
+struct TiesTaskTrim {
+  float threshold = 0;
+  int64_t cut = 0;
+};
+
+// Step 1 for the entry of flat index `index` in its tensor.
+CM_HD float ties_trim(float t, const TiesTaskTrim& trim, int64_t index) {
+  const float a = fabsf(t);
+  return a > trim.threshold || (a == trim.threshold && index < trim.cut) ? t : 0.0f;
+}
 
 CM_HD float sign_of(float x) { return x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : 0.0f); }
 
-// Whether a trimmed value joins the elected sign gamma = sign_of(total of the K trimmed values): nonzero and
-// of that sign (none when the total is 0). A product with gamma (+-1 or 0, so exact), not && and ==, so that
-// the CPU loops vectorise.
+// Step 2: the elected sign of an entry whose K trimmed values sum to `total`: the sign of the sum, or where the sum
+// is exactly 0 the scope's majority sign (+1 or -1).
+CM_HD float ties_elect(float total, float majority) { return total > 0.0f ? 1.0f : (total < 0.0f ? -1.0f : majority); }
+
+// Whether a trimmed value joins the elected sign gamma (+-1): nonzero and of that sign. A product with gamma (so
+// exact), not && and ==, so that the CPU loops vectorise.
 CM_HD bool ties_agrees(float v, float gamma) { return v * gamma > 0.0f; }
 
-// Elect + disjoint mean over the K trimmed values of one element: the mean of the nonzero values whose
-// sign is the sign of their sum (0 when the sum is 0 or nothing agrees).
-CM_HD float ties_disjoint_mean(const float* v, int K) {
+// Steps 2-3 over the K trimmed values of one element: the sum of the nonzero values of the elected sign, divided
+// by their count for disjoint Mean (0 when none agrees).
+CM_HD float ties_combine(const float* v, int K, float majority, TiesDisjoint disjoint) {
   float total = 0.0f;
   for (int k = 0; k < K; ++k) total += v[k];
-  const float gamma = sign_of(total);
+  const float gamma = ties_elect(total, majority);
   float sum = 0.0f;
   int count = 0;
   for (int k = 0; k < K; ++k) {
@@ -71,7 +88,7 @@ CM_HD float ties_disjoint_mean(const float* v, int K) {
       ++count;
     }
   }
-  return sum / static_cast<float>(count > 1 ? count : 1);
+  return disjoint == TiesDisjoint::Mean ? sum / static_cast<float>(count > 1 ? count : 1) : sum;
 }
 
 // ---- DARE -----------------------------------------------------------------------------------------

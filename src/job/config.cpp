@@ -9,6 +9,7 @@
 #include "arch/registry.hpp"
 #include "common/error.hpp"
 #include "job/yaml_reader.hpp"
+#include "methods/method.hpp"
 
 namespace cm {
 
@@ -88,13 +89,17 @@ JobConfig load_config(const std::string& file, const std::vector<std::string>& s
     }
   }
 
-  if (const YAML::Node f = root["features"]) {
+  const YAML::Node f = root["features"];
+  if (f) {
     r.known_keys(f, "features", sections().at("features"));
     if (f["exemplars"]) c.exemplars = r.integer(f["exemplars"], "features.exemplars", 1);
     if (f["model"] && r.one_of(f["model"], "features.model", {"expert", "scaled"}) == "scaled")
       c.feature_model = FeatureModel::Scaled;
     if (f["cache"]) c.feature_cache = r.path(f["cache"], "features.cache");
   }
+  // Left out, features.model is the method's default (scaled for CAT's released variant, METHODS.md).
+  if (!(f && f["model"]) && default_scaled_features(c.method, c.method_params, file + ": method"))
+    c.feature_model = FeatureModel::Scaled;
 
   const YAML::Node out = root["output"];
   r.known_keys(out, "output", sections().at("output"));

@@ -4,7 +4,11 @@
 // (methods/conflict_bases.hpp). Norm scales and shifts: zero the c entries of T_i (i != k) that score
 // highest for task k. Every basis and mask comes from the original task vectors; only then are they
 // applied. The bases and projections run on the context's Linalg (the backend's device, or the CPU).
+// `variant: released` ("CAT as released") takes the c largest eigenvalues or norm scores whatever their sign,
+// rescales each projected or masked T_i to its original norm, scores shifts by task k's own entries, treats every
+// 1-D tensor that is not a norm scale as a shift, and defaults to the scaled feature model (job/config.cpp).
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <string>
 #include <utility>
@@ -29,12 +33,13 @@ class Cat : public Method {
         lambda_(number_in(params, "lambda", 5.0, kNonNegative)),
         c_norm_(integer_at_least(params, "c_norm", 3, 0)),
         lambda_norm_(number_in(params, "lambda_norm", 5.0, kNonNegative)),
-        c_shift_(integer_at_least(params, "c_shift", 3, 0)) {}
+        c_shift_(integer_at_least(params, "c_shift", 3, 0)),
+        variant_(read_cat_variant(params)) {}
 
   bool needs_features() const override { return true; }
   std::vector<double> task_scales() const override { return alphas_; }
   // 'other' tensors take the task-arithmetic sum alone; bases and masks need whole units.
-  bool elementwise(const TensorSpec& t) const override { return t.role == Role::Other; }
+  bool elementwise(const TensorSpec& t) const override { return role_of(t) == Role::Other; }
 
   // A linear unit: the forward pass's product for it, the removal bases' flop model and the projections;
   // every other tensor: the default pass.
@@ -50,6 +55,8 @@ class Cat : public Method {
     return t.parts * (forward + conflict_unit_flops(out, in, rows, c_, TopEigenOptions{}) + project) + Method::cost(t);
   }
 
+  // The released variant's rescale keeps the merge theta_0 + alpha * D: it restores norms of the task vectors, not
+  // of alpha times them, so D does not depend on alpha (its scaled features do, which the job knows).
   std::optional<float> final_scale() const override {
     return per_expert_ ? std::nullopt : std::optional<float>(static_cast<float>(alphas_[0]));
   }
@@ -68,13 +75,21 @@ class Cat : public Method {
   }
 
  private:
+  bool released() const { return variant_ == CatVariant::Released; }
+
+  // The role CAT gives a tensor: its own, but under the released variant every 1-D tensor that is not a norm
+  // scale is a shift (CLIP's class_embedding).
+  Role role_of(const TensorSpec& t) const {
+    return released() && t.role == Role::Other && t.shape.size() == 1 ? Role::Shift : t.role;
+  }
+
   // T_k -> That_k: every conflict removed (with one task there is none).
   void trim(const MergeUnit& unit, TaskVectors& tasks) {
     if (tasks.size() < 2) return;
-    switch (unit.role()) {
+    switch (role_of(*unit.tensor)) {
       case Role::Linear: trim_linear(unit, tasks); break;
-      case Role::NormScale: trim_entries(unit, tasks, c_norm_, true); break;
-      case Role::Shift: trim_entries(unit, tasks, c_shift_, false); break;
+      case Role::NormScale: trim_norm(unit, tasks); break;
+      case Role::Shift: trim_shift(tasks); break;
       case Role::Other: break;
     }
   }
@@ -108,20 +123,69 @@ class Cat : public Method {
       p.tasks.push_back(tasks[k].data());
       p.rows.push_back(rows_of(k, unit, p.in));
     }
+    p.any_sign = released();
     Linalg& la = ctx_.linalg ? *ctx_.linalg : cpu_linalg();
     const std::vector<Basis> bases = la.top_eigvecs(p, c_, ctx_.cat_stats);
     StepTimer timer(ctx_.cat_stats);
+    const std::vector<double> before = released() ? squared_norms(tasks) : std::vector<double>{};
     la.project(bases, p.out, p.in, tasks);  // returns with the results on the host, whatever the device
+    if (released()) restore_norms(before, kProjectedAway, tasks);
     timer.lap(&ConflictStats::project);
   }
 
-  // Norm scales (norm = true): scores from the per-entry sums of xhat^2; shifts: from T_i^2 alone.
-  void trim_entries(const MergeUnit& unit, TaskVectors& tasks, int c, bool norm) const {
-    if (c == 0) return;
+  // Norm scales: scores from the per-entry statistics of xhat^2, sums over rows (paper) or means (released).
+  void trim_norm(const MergeUnit& unit, TaskVectors& tasks) const {
+    if (c_norm_ == 0) return;
+    std::vector<std::vector<double>> means;
     std::vector<const double*> xsq;
-    for (size_t k = 0; norm && k < tasks.size(); ++k)
-      xsq.push_back(site(k, unit, SiteKind::NormInput, unit.numel()).sqsum.data());
-    apply_entry_masks(cat_entry_masks(tasks, xsq, lambda_norm_, c), tasks);
+    for (size_t k = 0; k < tasks.size(); ++k) {
+      const SiteStats& s = site(k, unit, SiteKind::NormInput, unit.numel());
+      if (!released()) {
+        xsq.push_back(s.sqsum.data());
+        continue;
+      }
+      std::vector<double>& m = means.emplace_back(s.sqsum.size());
+      for (size_t z = 0; z < m.size(); ++z) m[z] = s.sqsum[z] / static_cast<double>(s.rows);
+      xsq.push_back(m.data());
+    }
+    const std::vector<double> before = released() ? squared_norms(tasks) : std::vector<double>{};
+    apply_entry_masks(
+        cat_entry_masks(tasks, xsq, lambda_norm_, c_norm_, released() ? MaskPick::AnySign : MaskPick::Positive),
+        tasks);
+    if (released()) restore_norms(before, 0.0, tasks);
+  }
+
+  // Shifts: the paper scores from the other tasks' T_i^2, the released variant from task k's own entries (whose
+  // rule takes c_shift + 1 entries, so even c_shift = 0 masks each task's largest).
+  void trim_shift(TaskVectors& tasks) const {
+    if (released()) return apply_entry_masks(released_shift_masks(tasks, c_shift_), tasks);
+    if (c_shift_ > 0) apply_entry_masks(cat_entry_masks(tasks, {}, 0.0, c_shift_), tasks);
+  }
+
+  // The released variant's rescale: sum of squares of each T_i (float64) before its projections or masks ...
+  static std::vector<double> squared_norms(const TaskVectors& tasks) {
+    std::vector<double> n2;
+    for (const auto& t : tasks) {
+      double s = 0;
+      for (float v : t) s += static_cast<double>(v) * v;
+      n2.push_back(s);
+    }
+    return n2;
+  }
+  // ... and each T_i brought back to that norm after them; a T_i they made 0 stays 0. Masks make an exact 0; a
+  // float32 projection leaves rounding (~1e-7 of the norm) where the exact result is 0, so a projected T_i counts
+  // as 0 (and is set to 0) below kProjectedAway of its norm, instead of scaling that rounding up to the norm.
+  static constexpr double kProjectedAway = 1e-5;
+  static void restore_norms(const std::vector<double>& before, double zero_below, TaskVectors& tasks) {
+    const std::vector<double> now = squared_norms(tasks);
+    for (size_t i = 0; i < tasks.size(); ++i) {
+      if (!(now[i] > zero_below * zero_below * before[i])) {
+        std::fill(tasks[i].begin(), tasks[i].end(), 0.0f);
+        continue;
+      }
+      const float scale = static_cast<float>(std::sqrt(before[i]) / std::sqrt(now[i]));
+      for (float& v : tasks[i]) v *= scale;
+    }
   }
 
   MergeContext ctx_;
@@ -133,6 +197,7 @@ class Cat : public Method {
   int c_norm_;
   double lambda_norm_;
   int c_shift_;
+  CatVariant variant_;
 };
 
 }  // namespace

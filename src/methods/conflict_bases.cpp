@@ -204,7 +204,7 @@ Basis ConflictBases::formed(DenseOps& ops, size_t k, int c, const float* at, Con
   ops.widen(g32, out, g, out, out, out);
   if (w_) ops.axpy(out * out, -p_.lambda, w_, g);
   timer.lap(&ConflictStats::task_forming);
-  const TopEigen e = top_positive_eigen(ops, out, g, out, c, o_.eigen);
+  const TopEigen e = top_positive_eigen(ops, out, g, out, c, o_.eigen, p_.any_sign);
   if (stats) {
     ++stats->formed;
     stats->count(e);
@@ -269,6 +269,7 @@ bool ConflictBases::reduced(DenseOps& ops, size_t k, int c, const float* at, Con
     *basis = Basis{};
     return true;
   }
+  if (p_.any_sign && count < std::min<int64_t>(c, out)) return false;  // G_k's zero eigenvalues come next
   // G_k's eigenvectors F^T D L y / theta.
   double* z = ops.doubles(kZ, m * count);
   ops.dgemm(false, false, ma, count, m, 1.0, l, m, e.vectors, m, 0.0, z, m);

@@ -12,7 +12,9 @@
 //     ridge on the diagonal so that repeated exemplar rows, such as CLIP's class token, do not stop it),
 //     U = F^T L^-T is an orthonormal basis of that space and U^T G_k U = L^T D L =: M, of order m. An
 //     eigenpair (theta, y) of M is the pair (theta, F^T D L y / theta) of G_k: no triangular solve. C's
-//     blocks come from A_k and the per-unit Q Q^T; when the factorisation fails, the task goes Formed.
+//     blocks come from A_k and the per-unit Q Q^T; when the factorisation fails, the task goes Formed. G_k's
+//     other out - m eigenvalues are 0, so a basis `any_sign` that M's positive eigenvalues do not fill reaches
+//     into them (and then into M's negative ones): such a task goes Formed too.
 // Both end in top_positive_eigen (methods/top_eigen.hpp). The products X T^T, G_k and C are float32 GEMMs
 // (METHODS.md's float32 arithmetic; their rounding moves the projector by ~1e-6 on ViT-B/32-shaped units,
 // docs/BENCHMARKS.md), the factorisations, M and the eigensolves float64. Everything runs on DenseOps, so
@@ -56,6 +58,9 @@ struct ConflictProblem {
   std::vector<const float*> tasks;  // T_i, row-major [out, in]
   std::vector<FeatureRows> rows;    // X_i
   double lambda = 0;
+  // The basis takes the c largest eigenvalues whatever their sign (none only when every one is <= 0: CAT's
+  // released variant), not only the positive ones among them.
+  bool any_sign = false;
   size_t num_tasks() const { return tasks.size(); }
 };
 

@@ -1,7 +1,10 @@
 // DARE (METHODS.md): drop each entry of T_k with probability p, rescale the rest by 1 / (1 - p), then task
 // arithmetic or TIES steps 2-4. The mask is Philox4x32-10 keyed by (seed, expert, tensor name, flat index
 // in the whole tensor), so it does not depend on backend, ranks, threads or how a tensor splits into units.
-#include <limits>
+// TIES' step 2 takes the majority sign of its scope where a sum is 0; DARE has no scope option, and its TIES
+// steps run over the whole model (TIES' default scope), so prepare() counts the signs of the whole model.
+#include <algorithm>
+#include <cstdint>
 
 #include "common/error.hpp"
 #include "common/hash.hpp"
@@ -15,17 +18,36 @@ namespace {
 class Dare : public Method {
  public:
   Dare(Params& params, const MergeContext& ctx)
-      : p_(number_in(params, "p", 0.5, kHalfOpen)),
+      : ctx_(ctx),
+        p_(number_in(params, "p", 0.5, kHalfOpen)),
         seed_(uint32_param(params, "seed", 0)),
         ties_(params.choice("combine", {"task_arithmetic", "ties"}) == "ties") {
     if (ties_) {
       alphas_.assign(ctx.num_tasks, params.number("alpha", 0.3));
+      disjoint_ = read_disjoint(params);
     } else {
       alphas_ = read_alphas(params, ctx.num_tasks, 0.3);
     }
   }
 
   bool elementwise(const TensorSpec&) const override { return true; }
+  // combine: ties needs the model's majority sign: one pass over the dropped task vectors, reduced over ranks.
+  void prepare(UnitStream& stream) override {
+    if (!ties_) return;
+    CM_ASSERT(ctx_.reducer != nullptr);
+    std::vector<TaskVectors> dropped(static_cast<size_t>(std::max(stream.workers(), 1)));
+    const std::vector<TiesTaskTrim> keep_all(static_cast<size_t>(ctx_.num_tasks), kTiesKeepAll);
+    MajoritySign majority(stream.workers());
+    stream.for_each(
+        [&](int w, const MergeUnit& unit, const std::vector<float>& base, const TaskVectors& tasks) {
+          TaskVectors& t = dropped[static_cast<size_t>(w)];
+          t = tasks;
+          drop(unit, t);
+          majority.add(w, t, keep_all, unit.offset, base.size());
+        },
+        1);
+    majority_ = majority.reduce(*ctx_.reducer);
+  }
   // combine: ties ends in base + alpha * D; combine: task_arithmetic sums alpha_k T_k as task arithmetic does.
   std::optional<float> final_scale() const override {
     return ties_ ? std::optional<float>(static_cast<float>(alphas_[0])) : std::nullopt;
@@ -33,8 +55,8 @@ class Dare : public Method {
   void direction(const MergeUnit& unit, const std::vector<float>& base, TaskVectors& tasks, float* d) override {
     CM_ASSERT(ties_);
     drop(unit, tasks);
-    const std::vector<float> keep_all(tasks.size(), -std::numeric_limits<float>::infinity());
-    ties_direction(tasks, keep_all, base.size(), d);
+    const std::vector<TiesTaskTrim> keep_all(tasks.size(), kTiesKeepAll);
+    ties_direction(tasks, keep_all, unit.offset, majority_, disjoint_, base.size(), d);
   }
   void merge(const MergeUnit& unit, const std::vector<float>& base, TaskVectors& tasks, float* merged) override {
     if (!ties_) {
@@ -59,9 +81,12 @@ class Dare : public Method {
     }
   }
 
+  MergeContext ctx_;
   double p_;
   uint32_t seed_;
   bool ties_;
+  TiesDisjoint disjoint_ = TiesDisjoint::Mean;
+  float majority_ = 1.0f;       // combine: ties: the model's majority sign (prepare())
   std::vector<double> alphas_;  // combine: ties uses the one alpha, stored for every expert
 };
 

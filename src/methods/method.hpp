@@ -6,6 +6,7 @@
 // across processes through the Reducer, so the result is the same for any number of ranks. An element-wise
 // method (elementwise(t)) is also given row blocks of units, from several threads at once.
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -100,5 +101,11 @@ std::unique_ptr<Method> make_method(const std::string& name, Params& params, con
 
 // Every method name, in the order METHODS.md lists them.
 const std::vector<std::string>& method_names();
+
+// Whether method `name` with these hyperparameters takes its features from the scaled model theta_0 + alpha_k T_k
+// when the configuration leaves `features.model` out (CAT's `variant: released`). Throws cm::Error naming
+// `where` for a bad variant.
+bool default_scaled_features(const std::string& name, const std::map<std::string, std::string>& params,
+                             const std::string& where);
 
 }  // namespace cm

@@ -85,43 +85,105 @@ CM_CPU_CLONES void task_arithmetic(const std::vector<float>& base, const TaskVec
 
 namespace {
 
-// The two per-task passes of ties_direction over one stretch. Kept out of line on purpose: inlined into the loop over
-// tasks, GCC's unroll-and-jam (-O3) fuses two tasks into one scalar loop instead of vectorising each; __restrict
-// because the stretches never overlap.
-[[gnu::noinline]] CM_CPU_CLONES void add_trimmed(const float* __restrict t, float threshold, size_t n, float* __restrict total) {
-  for (size_t i = 0; i < n; ++i) total[i] += ties_trim(t[i], threshold);
+// The per-task passes of the TIES steps over one stretch of entries, the first `split` of them before the task's
+// cut (ties_trim keeps |t| >= threshold there, |t| > threshold after). Kept out of line on purpose: inlined into the
+// loop over tasks, GCC's unroll-and-jam (-O3) fuses two tasks into one scalar loop instead of vectorising each;
+// __restrict because the stretches never overlap.
+[[gnu::noinline]] CM_CPU_CLONES void add_trimmed(const float* __restrict t, float threshold, size_t split, size_t n,
+                                                 float* __restrict total) {
+  for (size_t i = 0; i < split; ++i) total[i] += std::fabs(t[i]) >= threshold ? t[i] : 0.0f;
+  for (size_t i = split; i < n; ++i) total[i] += std::fabs(t[i]) > threshold ? t[i] : 0.0f;
 }
 
-[[gnu::noinline]] CM_CPU_CLONES void add_agreeing(const float* __restrict t, float threshold,
-                                                  const float* __restrict gamma, size_t n, float* __restrict sum,
+[[gnu::noinline]] CM_CPU_CLONES void add_agreeing(const float* __restrict t, float threshold, size_t split, size_t n,
+                                                  const float* __restrict gamma, float* __restrict sum,
                                                   float* __restrict count) {
-  for (size_t i = 0; i < n; ++i) {
-    const float v = ties_trim(t[i], threshold);
+  const auto add = [&](size_t i, float v) {
     const bool agrees = ties_agrees(v, gamma[i]);
     sum[i] += agrees ? v : 0.0f;
     count[i] += agrees ? 1.0f : 0.0f;
-  }
+  };
+  for (size_t i = 0; i < split; ++i) add(i, std::fabs(t[i]) >= threshold ? t[i] : 0.0f);
+  for (size_t i = split; i < n; ++i) add(i, std::fabs(t[i]) > threshold ? t[i] : 0.0f);
+}
+
+constexpr size_t kTiesStretch = 1024;
+
+// How many of the n entries from flat index `first` lie before the cut.
+size_t before_cut(const TiesTaskTrim& trim, int64_t first, size_t n) {
+  return static_cast<size_t>(std::clamp<int64_t>(trim.cut - first, 0, static_cast<int64_t>(n)));
+}
+
+// total[i] = the sum over tasks (ascending k) of the trimmed values of n <= kTiesStretch entries from `first`.
+void trimmed_totals(const TaskVectors& tasks, const std::vector<TiesTaskTrim>& trims, size_t first, int64_t index,
+                    size_t n, float* total) {
+  std::fill(total, total + n, 0.0f);
+  for (size_t k = 0; k < tasks.size(); ++k)
+    add_trimmed(tasks[k].data() + first, trims[k].threshold, before_cut(trims[k], index, n), n, total);
 }
 
 }  // namespace
 
-// ties_trim and ties_disjoint_mean (merge_math.hpp, which the GPU runs per element) over a stretch of entries at
-// a time, task by task, so that every loop vectorises; the same operations in the same order, so the same bits.
-void ties_direction(const TaskVectors& tasks, const std::vector<float>& thresholds, size_t n_total, float* d) {
+// ties_trim and ties_combine (merge_math.hpp, which the GPU runs per element) over a stretch of entries at a time,
+// task by task, so that every loop vectorises; the same operations in the same order, so the same bits.
+void ties_direction(const TaskVectors& tasks, const std::vector<TiesTaskTrim>& trims, int64_t offset, float majority,
+                    TiesDisjoint disjoint, size_t n_total, float* d) {
   const size_t K = tasks.size();
-  CM_ASSERT(thresholds.size() == K);
-  constexpr size_t kStretch = 1024;
-  float total[kStretch], gamma[kStretch], sum[kStretch], count[kStretch];
-  for (size_t first = 0; first < n_total; first += kStretch) {
-    const size_t n = std::min(kStretch, n_total - first);
-    std::fill(total, total + n, 0.0f);
-    for (size_t k = 0; k < K; ++k) add_trimmed(tasks[k].data() + first, thresholds[k], n, total);
-    for (size_t i = 0; i < n; ++i) gamma[i] = sign_of(total[i]);
+  CM_ASSERT(trims.size() == K);
+  float total[kTiesStretch], gamma[kTiesStretch], sum[kTiesStretch], count[kTiesStretch];
+  for (size_t first = 0; first < n_total; first += kTiesStretch) {
+    const size_t n = std::min(kTiesStretch, n_total - first);
+    const int64_t index = offset + static_cast<int64_t>(first);
+    trimmed_totals(tasks, trims, first, index, n, total);
+    for (size_t i = 0; i < n; ++i) gamma[i] = ties_elect(total[i], majority);
     std::fill(sum, sum + n, 0.0f);
     std::fill(count, count + n, 0.0f);
-    for (size_t k = 0; k < K; ++k) add_agreeing(tasks[k].data() + first, thresholds[k], gamma, n, sum, count);
-    for (size_t i = 0; i < n; ++i) d[first + i] = sum[i] / std::max(count[i], 1.0f);
+    for (size_t k = 0; k < K; ++k)
+      add_agreeing(tasks[k].data() + first, trims[k].threshold, before_cut(trims[k], index, n), n, gamma, sum, count);
+    if (disjoint == TiesDisjoint::Mean) {
+      for (size_t i = 0; i < n; ++i) d[first + i] = sum[i] / std::max(count[i], 1.0f);
+    } else {
+      std::copy(sum, sum + n, d + first);
+    }
   }
+}
+
+void ties_count_signs(const TaskVectors& tasks, const std::vector<TiesTaskTrim>& trims, int64_t offset, size_t n_total,
+                      uint64_t* positive, uint64_t* negative) {
+  CM_ASSERT(trims.size() == tasks.size());
+  float total[kTiesStretch];
+  for (size_t first = 0; first < n_total; first += kTiesStretch) {
+    const size_t n = std::min(kTiesStretch, n_total - first);
+    trimmed_totals(tasks, trims, first, offset + static_cast<int64_t>(first), n, total);
+    uint64_t up = 0, down = 0;
+    for (size_t i = 0; i < n; ++i) {
+      up += total[i] > 0.0f;
+      down += total[i] < 0.0f;
+    }
+    *positive += up;
+    *negative += down;
+  }
+}
+
+void MajoritySign::add(int worker, const TaskVectors& tasks, const std::vector<TiesTaskTrim>& trims, int64_t offset,
+                       size_t n) {
+  const size_t w = static_cast<size_t>(worker);
+  CM_ASSERT(2 * w + 1 < counts_.size());
+  ties_count_signs(tasks, trims, offset, n, &counts_[2 * w], &counts_[2 * w + 1]);
+}
+
+float MajoritySign::reduce(Reducer& reducer) const {
+  std::vector<uint64_t> total(2, 0);
+  for (size_t w = 0; w < counts_.size(); w += 2) {
+    total[0] += counts_[w];
+    total[1] += counts_[w + 1];
+  }
+  reducer.sum(total.data(), total.size());
+  return total[0] >= total[1] ? 1.0f : -1.0f;
+}
+
+TiesDisjoint read_disjoint(Params& params) {
+  return params.choice("disjoint", {"mean", "sum"}) == "mean" ? TiesDisjoint::Mean : TiesDisjoint::Sum;
 }
 
 double Method::cost(const TensorSpec& t) const {
@@ -132,9 +194,9 @@ Scope stream_scope(UnitStream& stream) {
   Scope s;
   s.workers = stream.workers();
   s.visit = [&stream](const ScopeVisitor& visit, int64_t sample_stride) {
-    stream.for_each(
-        [&](int worker, const MergeUnit&, const std::vector<float>&, const TaskVectors& tasks) { visit(worker, tasks); },
-        sample_stride);
+    stream.for_each([&](int worker, const MergeUnit& block, const std::vector<float>&,
+                        const TaskVectors& tasks) { visit(worker, block, tasks); },
+                    sample_stride);
   };
   return s;
 }
@@ -143,7 +205,7 @@ ValueSource magnitudes_of(const Scope& scope, int num_tasks) {
   auto buffers = std::make_shared<std::vector<std::vector<float>>>(static_cast<size_t>(scope.workers));
   return [scope, num_tasks, buffers](const ValueEmitter& emit, int64_t sample_stride) {
     scope.visit(
-        [&](int w, const TaskVectors& tasks) {
+        [&](int w, const MergeUnit&, const TaskVectors& tasks) {
           std::vector<float>& m = (*buffers)[static_cast<size_t>(w)];
           for (int k = 0; k < num_tasks; ++k) {
             m.resize(tasks[k].size());
@@ -168,6 +230,10 @@ void ScopedStatisticsMethod::prepare_unit(UnitStream& stream) {
 
 StatScope read_scope(Params& params) {
   return params.choice("scope", {"model", "tensor"}) == "model" ? StatScope::Model : StatScope::Tensor;
+}
+
+CatVariant read_cat_variant(Params& params) {
+  return params.choice("variant", {"paper", "released"}) == "paper" ? CatVariant::Paper : CatVariant::Released;
 }
 
 }  // namespace cm

@@ -1,11 +1,14 @@
 #pragma once
 // Pieces the method files share: the factories the registry calls, hyperparameter range checks,
 // per-expert alphas, task arithmetic, and the scope of whole-model statistics.
+#include <algorithm>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "merge_math.hpp"
 #include "methods/method.hpp"
 #include "methods/select.hpp"
 
@@ -52,14 +55,39 @@ void task_arithmetic(const std::vector<float>& base, const TaskVectors& tasks, c
 // sum_k T_k (float32, ascending k) of n entries: the direction of CAT with one alpha.
 void task_sum(const TaskVectors& tasks, size_t n, float* out);
 
-// TIES steps 1-3, the direction of step 4: the disjoint mean of the elected signs over n entries, after keeping
-// the entries of task k with |T_k| >= thresholds[k] (-infinity keeps all).
-void ties_direction(const TaskVectors& tasks, const std::vector<float>& thresholds, size_t n, float* d);
+// The TIES steps below work on n entries of one tensor from flat index `offset` on (a unit or a block of one),
+// keeping of task k what trims[k] keeps (merge_math.hpp ties_trim; kTiesKeepAll keeps everything: DARE).
+inline constexpr TiesTaskTrim kTiesKeepAll{-std::numeric_limits<float>::infinity(), 0};
+
+// TIES steps 1-3, the direction of step 4: per entry the agreeing trimmed values combined as `disjoint` says,
+// with `majority` as the elected sign where the trimmed values sum to 0 (merge_math.hpp ties_combine).
+void ties_direction(const TaskVectors& tasks, const std::vector<TiesTaskTrim>& trims, int64_t offset, float majority,
+                    TiesDisjoint disjoint, size_t n, float* d);
+
+// Step 2's counts over the same entries: how many trimmed sums are > 0 and < 0 (added to *positive, *negative).
+void ties_count_signs(const TaskVectors& tasks, const std::vector<TiesTaskTrim>& trims, int64_t offset, size_t n,
+                      uint64_t* positive, uint64_t* negative);
+
+// Step 2's majority sign of a scope, sign(sums > 0 - sums < 0) or +1 when they balance, counted block by block from
+// up to `workers` threads at once (add() with the block's own worker), then reduced over ranks.
+class MajoritySign {
+ public:
+  explicit MajoritySign(int workers) : counts_(2 * static_cast<size_t>(std::max(workers, 1)), 0) {}
+  void add(int worker, const TaskVectors& tasks, const std::vector<TiesTaskTrim>& trims, int64_t offset, size_t n);
+  // Collective: every rank calls it once, after its last add().
+  float reduce(Reducer& reducer) const;
+
+ private:
+  std::vector<uint64_t> counts_;  // [worker][positive, negative]
+};
+
+// `disjoint` of TIES (and of DARE with combine: ties): mean (default) or sum.
+TiesDisjoint read_disjoint(Params& params);
 
 // Visits the task vectors of every unit (or block) a statistic runs over, from up to `workers` threads at once:
 // all units of the model on this rank (scope: model, reduced over ranks) or the unit being merged (scope:
 // tensor). Either way a UnitStream that the job gives prepare() or prepare_unit(); sample_stride as there.
-using ScopeVisitor = std::function<void(int worker, const TaskVectors&)>;
+using ScopeVisitor = std::function<void(int worker, const MergeUnit& block, const TaskVectors&)>;
 struct Scope {
   std::function<void(const ScopeVisitor&, int64_t sample_stride)> visit;
   int workers = 1;
@@ -71,6 +99,10 @@ ValueSource magnitudes_of(const Scope& scope, int num_tasks);
 
 enum class StatScope { Model, Tensor };
 StatScope read_scope(Params& params);
+
+// `variant` of CAT (METHODS.md "CAT as released"): the paper's formulas (default) or the authors' released code.
+enum class CatVariant { Paper, Released };
+CatVariant read_cat_variant(Params& params);
 
 // An element-wise method whose merge needs statistics of its scope (TIES, PCB): over the whole model once,
 // reduced over ranks (scope: model), or over each unit before it merges (scope: tensor).

@@ -43,7 +43,7 @@ std::vector<PcbTaskStats> pcb_statistics(const Scope& scope, int K, double ratio
   const float kf = static_cast<float>(K);
   const ValueSource scores = [&](const ValueEmitter& emit, int64_t sample_stride) {
     scope.visit(
-        [&](int w, const TaskVectors& tasks) {
+        [&](int w, const MergeUnit&, const TaskVectors& tasks) {
           std::vector<float>& buf = bufs[static_cast<size_t>(w)];
           std::vector<float>& sum_t = sums[static_cast<size_t>(w)];
           const size_t n = tasks[0].size();

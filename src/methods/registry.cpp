@@ -31,6 +31,13 @@ const std::vector<std::string>& method_names() {
   return names;
 }
 
+bool default_scaled_features(const std::string& name, const std::map<std::string, std::string>& params,
+                             const std::string& where) {
+  if (name != "cat") return false;
+  Params p(params, where);
+  return read_cat_variant(p) == CatVariant::Released;
+}
+
 std::unique_ptr<Method> make_method(const std::string& name, Params& params, const MergeContext& ctx) {
   CM_ASSERT(ctx.num_tasks >= 1);
   for (const Entry& e : kMethods) {

@@ -38,6 +38,12 @@ struct KeyAt {
   uint64_t position = 0;
 };
 
+// The key at an asked position, and how many values of the source lie below it and share it.
+struct KeyFound {
+  uint32_t key = 0;
+  uint64_t below = 0, equal = 0;
+};
+
 // The two histogram passes of the header over one source (all of it, or its sample).
 class HistogramSelect {
  public:
@@ -81,7 +87,7 @@ class HistogramSelect {
   }
 
   // Pass 2, after scan() and over the same values: the key at each asked position, in order.
-  std::vector<uint32_t> select(const std::vector<KeyAt>& asks, const ValueSource& source, int64_t stride) const {
+  std::vector<KeyFound> select(const std::vector<KeyAt>& asks, const ValueSource& source, int64_t stride) const {
     const size_t nq = asks.size();
     std::vector<uint32_t> top_bits(nq);
     std::vector<uint64_t> rest(nq);
@@ -113,14 +119,16 @@ class HistogramSelect {
     for (int w = 1; w < workers_; ++w)
       for (size_t b = 0; b < per_worker; ++b) low[b] += hist[per_worker * static_cast<size_t>(w) + b];
     reducer_.sum(low.data(), low.size());
-    std::vector<uint32_t> keys(nq);
+    std::vector<KeyFound> found(nq);
     for (size_t q = 0; q < nq; ++q) {
       uint32_t low_bits = 0;
-      uint64_t unused = 0;
-      histogram_locate(&low[kSelectBins * q], rest[q], &low_bits, &unused);
-      keys[q] = (top_bits[q] << 16) | low_bits;
+      uint64_t inside = 0;  // the position's rank among the values of its key
+      histogram_locate(&low[kSelectBins * q], rest[q], &low_bits, &inside);
+      found[q].key = (top_bits[q] << 16) | low_bits;
+      found[q].below = asks[q].position - inside;
+      found[q].equal = low[kSelectBins * q + low_bits];
     }
-    return keys;
+    return found;
   }
 
  private:
@@ -288,7 +296,7 @@ void ExactSelect::run(const std::vector<OrderQuery>& queries, const ValueSource&
   }
 
   std::vector<KeyAt> asks;
-  std::vector<uint32_t> keys;
+  std::vector<KeyFound> found;
   if (held) {  // among the kept values: series q of the in-memory source is query q's bracket
     for (size_t a = 0; a < answered.size(); ++a)
       asks.push_back({static_cast<int>(answered[a]), positions[a] - below_all[answered[a]]});
@@ -298,17 +306,24 @@ void ExactSelect::run(const std::vector<OrderQuery>& queries, const ValueSource&
     };
     HistogramSelect among(static_cast<int>(std::max<size_t>(nq, 1)), reducer_, 1);
     among.scan(kept_values, 1);
-    keys = among.select(asks, kept_values, 1);
+    found = among.select(asks, kept_values, 1);
+    for (size_t a = 0; a < answered.size(); ++a) found[a].below += below_all[answered[a]];  // and those below the bracket
     full_passes_ = 1;
   } else {
     kept.clear();
     for (size_t a = 0; a < answered.size(); ++a) asks.push_back({queries[answered[a]].series, positions[a]});
     HistogramSelect all(num_series_, reducer_, workers_);
     all.scan(source, 1);
-    keys = all.select(asks, source, 1);
+    found = all.select(asks, source, 1);
     full_passes_ = 3;
   }
-  for (size_t a = 0; a < answered.size(); ++a) values_[answered[a]] = order_key_value(keys[a]);
+  below_.assign(nq, 0);
+  equal_.assign(nq, 0);
+  for (size_t a = 0; a < answered.size(); ++a) {
+    values_[answered[a]] = order_key_value(found[a].key);
+    below_[answered[a]] = found[a].below;
+    equal_[answered[a]] = found[a].equal;
+  }
 }
 
 }  // namespace cm

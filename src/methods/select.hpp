@@ -62,6 +62,10 @@ class ExactSelect {
   uint64_t count(int series) const { return count_[series]; }
   // Query q's value; none where its series is empty or its position negative.
   std::optional<float> value(size_t q) const { return values_[q]; }
+  // How many values of query q's series lie below its value, and how many equal it (by key: -0 and +0 differ);
+  // 0 where it has no value. TIES' exact-k trim keeps some of the equal ones.
+  uint64_t count_below(size_t q) const { return below_[q]; }
+  uint64_t count_equal(size_t q) const { return equal_[q]; }
   // Full passes the last run() made over the source: 1 when every bracket held, 3 when histograms answered.
   int full_passes() const { return full_passes_; }
 
@@ -70,6 +74,7 @@ class ExactSelect {
   Reducer& reducer_;
   std::vector<uint64_t> count_;
   std::vector<std::optional<float>> values_;
+  std::vector<uint64_t> below_, equal_;
   int full_passes_ = 0;
 };
 

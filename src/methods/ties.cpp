@@ -1,41 +1,27 @@
-// TIES-Merging (METHODS.md): trim each task vector to its top `density` fraction by magnitude (threshold
-// by exact selection over the model or over each unit), elect signs, disjoint mean, scale by alpha.
-#include <cmath>
-#include <limits>
+// TIES-Merging (METHODS.md): trim each task vector to exactly its top `density` fraction by magnitude over the
+// model or over each unit (ties to the lower flat index), elect signs (the scope's majority sign where a sum is 0),
+// combine the agreeing values (disjoint mean or sum), scale by alpha. The trim's statistics: methods/ties_trim.hpp.
+#include <memory>
 
 #include "common/error.hpp"
 #include "methods/method_common.hpp"
-#include "methods/select.hpp"
+#include "methods/ties_trim.hpp"
 
 namespace cm {
 namespace {
-
-// Per task, the magnitude an entry must reach to be kept: sorted |T_k| at d - floor(d * density) - 1,
-// or -infinity (keep all) where that position is negative.
-std::vector<float> trim_thresholds(const Scope& scope, int K, double density, Reducer& reducer) {
-  const auto kept_from = [density](uint64_t d) {
-    return static_cast<int64_t>(static_cast<double>(d) - std::floor(static_cast<double>(d) * density) - 1);
-  };
-  std::vector<OrderQuery> queries;
-  for (int k = 0; k < K; ++k) queries.push_back({k, kept_from});
-  ExactSelect select(K, reducer, scope.workers);
-  select.run(queries, magnitudes_of(scope, K));
-  std::vector<float> thresholds(K);
-  for (int k = 0; k < K; ++k) thresholds[k] = select.value(k).value_or(-std::numeric_limits<float>::infinity());
-  return thresholds;
-}
 
 class Ties : public ScopedStatisticsMethod {
  public:
   Ties(Params& params, const MergeContext& ctx)
       : ScopedStatisticsMethod(params, ctx),
         density_(number_in(params, "density", 0.2, kOpenUnit)),
-        alpha_(static_cast<float>(params.number("alpha", 0.3))) {}
+        alpha_(static_cast<float>(params.number("alpha", 0.3))),
+        disjoint_(read_disjoint(params)) {}
 
   std::optional<float> final_scale() const override { return alpha_; }
-  void direction(const MergeUnit&, const std::vector<float>& base, TaskVectors& tasks, float* d) override {
-    CM_ASSERT(thresholds_.size() == tasks.size());  // prepare() or prepare_unit() ran
-    ties_direction(tasks, thresholds_, base.size(), d);
+  void direction(const MergeUnit& unit, const std::vector<float>& base, TaskVectors& tasks, float* d) override {
+    CM_ASSERT(!trim_.empty());  // prepare() or prepare_unit() ran
+    ties_direction(tasks, trim_.of_unit(units_->of(unit)), unit.offset, trim_.majority, disjoint_, base.size(), d);
   }
   void merge(const MergeUnit& unit, const std::vector<float>& base, TaskVectors& tasks, float* merged) override {
     direction(unit, base, tasks, merged);
@@ -44,12 +30,16 @@ class Ties : public ScopedStatisticsMethod {
 
  private:
   void compute_statistics(const Scope& scope, Reducer& reducer) override {
-    thresholds_ = trim_thresholds(scope, ctx_.num_tasks, density_, reducer);
+    CM_ASSERT(ctx_.model != nullptr);
+    if (!units_) units_ = std::make_unique<UnitIndex>(*ctx_.model);
+    trim_ = ties_trim_scope(scope, *units_, ctx_.num_tasks, density_, reducer);
   }
 
   double density_;
   float alpha_;
-  std::vector<float> thresholds_;
+  TiesDisjoint disjoint_;
+  std::unique_ptr<UnitIndex> units_;  // the scope order of the trim's ties, made on first use
+  TiesTrim trim_;
 };
 
 }  // namespace

@@ -53,18 +53,23 @@ class ShiftInvertOperator : public SymmetricOperator {
   const double* l_;
 };
 
-// Keeps the pairs with values > 0 of `count` ascending pairs whose vectors are the columns of v (n rows).
-TopEigen positive_part(const double* values, int64_t count, double* v, int64_t n, EigenPath path) {
+// Keeps the pairs with values > 0 of `count` ascending pairs whose vectors are the columns of v (n rows); any_sign:
+// all of them when the last is > 0, else none.
+TopEigen positive_part(const double* values, int64_t count, double* v, int64_t n, EigenPath path, bool any_sign) {
   TopEigen r;
   r.path = path;
   int64_t first = 0;
-  while (first < count && !(values[first] > 0)) ++first;
+  if (any_sign) {
+    first = count > 0 && values[count - 1] > 0 ? 0 : count;
+  } else {
+    while (first < count && !(values[first] > 0)) ++first;
+  }
   r.values.assign(values + first, values + count);
   r.vectors = v + first * n;
   return r;
 }
 
-TopEigen direct(DenseOps& ops, int64_t n, double* a, int64_t lda, int64_t c, EigenPath path) {
+TopEigen direct(DenseOps& ops, int64_t n, double* a, int64_t lda, int64_t c, EigenPath path, bool any_sign) {
   std::vector<double> w(static_cast<size_t>(c));
   double* v = ops.doubles(kVectors, n * c);
   if (!ops.top_eigh(n, a, lda, c, w.data(), v, n)) {
@@ -72,7 +77,7 @@ TopEigen direct(DenseOps& ops, int64_t n, double* a, int64_t lda, int64_t c, Eig
     failed.solved = false;
     return failed;
   }
-  return positive_part(w.data(), c, v, n, path);
+  return positive_part(w.data(), c, v, n, path, any_sign);
 }
 
 }  // namespace
@@ -131,11 +136,12 @@ SpectrumEstimate lanczos_estimate(DenseOps& ops, SymmetricOperator& op, int step
   return s;
 }
 
-TopEigen top_positive_eigen(DenseOps& ops, int64_t n, double* a, int64_t lda, int c, const TopEigenOptions& o) {
+TopEigen top_positive_eigen(DenseOps& ops, int64_t n, double* a, int64_t lda, int c, const TopEigenOptions& o,
+                            bool any_sign) {
   CM_ASSERT(c >= 1 && n >= 0);
   const int64_t want = std::min<int64_t>(c, n);
   if (want == 0) return TopEigen{};
-  if (n <= o.dense_max) return direct(ops, n, a, lda, want, EigenPath::Direct);
+  if (n <= o.dense_max) return direct(ops, n, a, lda, want, EigenPath::Direct, any_sign);
 
   Float32Operator matrix(ops, n, a, lda);
   const SpectrumEstimate probe = lanczos_estimate(ops, matrix, o.probe_steps);
@@ -165,7 +171,7 @@ TopEigen top_positive_eigen(DenseOps& ops, int64_t n, double* a, int64_t lda, in
       for (size_t i = 0; i < values.size(); ++i) values[i] = sigma - 1.0 / r.values[i];
       double* v = ops.doubles(kVectors, n * count);
       ops.upload(r.vectors.data(), v, n * count);
-      TopEigen e = positive_part(values.data(), count, v, n, EigenPath::ShiftInvert);
+      TopEigen e = positive_part(values.data(), count, v, n, EigenPath::ShiftInvert, any_sign);
       e.factorisations = factorisations;
       e.applies = applies;
       return e;
@@ -173,7 +179,7 @@ TopEigen top_positive_eigen(DenseOps& ops, int64_t n, double* a, int64_t lda, in
     if (sigma > 0) step *= 4;
     sigma = std::max(probe.highest, 0.0) + step;
   }
-  TopEigen e = direct(ops, n, a, lda, want, EigenPath::Fallback);
+  TopEigen e = direct(ops, n, a, lda, want, EigenPath::Fallback, any_sign);
   e.factorisations = factorisations;
   e.applies = applies;
   return e;

@@ -1,5 +1,6 @@
 #pragma once
-// The c largest eigenpairs of a dense symmetric matrix whose eigenvalues are > 0, in the memory of a DenseOps:
+// The c largest eigenpairs of a dense symmetric matrix, those whose eigenvalues are > 0 (or, `any_sign`, all c of
+// them when the largest is > 0: CAT's released variant), in the memory of a DenseOps:
 // the last step of every CAT removal basis (methods/conflict_bases.hpp). Up to order dense_max, a direct solve
 // of the top c (MRRR: dsyevr, or cuSOLVER's syevdx). Above, CAT's spectra (a wide negative part from
 // lambda S_i, a few small positive eigenvalues close together) make Krylov methods on the matrix itself slow,
@@ -39,15 +40,17 @@ enum class EigenPath { Direct, ShiftInvert, Fallback, Negative };
 
 struct TopEigen {
   bool solved = true;          // false: the direct solver did not converge (nothing else is set)
-  std::vector<double> values;  // the (at most c) largest eigenvalues that are > 0, ascending
+  std::vector<double> values;  // the (at most c) largest eigenvalues that are > 0 (any_sign: all), ascending
   double* vectors = nullptr;   // their unit eigenvectors, n x values.size() in the ops' memory (column j: values[j])
   EigenPath path = EigenPath::Direct;
   int factorisations = 0;  // Cholesky factorisations of sigma I - A tried (shift-invert)
   int64_t applies = 0;     // columns the shift-invert operator was applied to
 };
 
-// a: the n x n symmetric matrix, lower triangle, in ops memory; destroyed. 1 <= c.
-TopEigen top_positive_eigen(DenseOps& ops, int64_t n, double* a, int64_t lda, int c, const TopEigenOptions& options);
+// a: the n x n symmetric matrix, lower triangle, in ops memory; destroyed. 1 <= c. any_sign: the c largest pairs
+// whatever their sign, none only when every eigenvalue is <= 0.
+TopEigen top_positive_eigen(DenseOps& ops, int64_t n, double* a, int64_t lda, int c, const TopEigenOptions& options,
+                            bool any_sign = false);
 
 // What the probe found: the extreme Ritz values of `steps` Lanczos steps on the operator, and the residual
 // norm of the largest one.

@@ -34,14 +34,20 @@ class GpuMerge : public testing::GpuTest {
 };
 
 TEST_F(GpuMerge, TiesMatchesTheCpuDirection) {
-  const std::vector<float> thresholds = {0.002f, 0.005f, -INFINITY, 0.009f, 0.0f};
-  float* out = device_zeros<float>(n);
-  gpu::ties_merge(device(base), device(stacked), device(thresholds), K, n, 0.3f, out, stream());
-  const auto got = host(out, n);
-  std::vector<float> want(base.size());
-  ties_direction(tasks, thresholds, want.size(), want.data());
-  apply_final_scale(base.data(), 0.3f, want.data(), want.data(), want.size());
-  for (int64_t i = 0; i < n; ++i) ASSERT_TRUE(near_ulps(got[i], want[i], 1)) << i;  // FMA may round once less
+  // Cuts inside the stretch (ties kept below a flat index), at its ends and beyond; a block of a tensor from
+  // flat index 1000 on; both elected signs of zero sums and both combinations.
+  const std::vector<TiesTaskTrim> trims = {{0.002f, 51000}, {0.005f, 1000}, kTiesKeepAll, {0.009f, 1 << 30}, {0.0f, 0}};
+  const TiesTaskTrim* dtrims = device(trims);
+  for (const float majority : {1.0f, -1.0f})
+    for (const TiesDisjoint disjoint : {TiesDisjoint::Mean, TiesDisjoint::Sum}) {
+      float* out = device_zeros<float>(n);
+      gpu::ties_merge(device(base), device(stacked), dtrims, K, n, 1000, majority, disjoint, 0.3f, out, stream());
+      const auto got = host(out, n);
+      std::vector<float> want(base.size());
+      ties_direction(tasks, trims, 1000, majority, disjoint, want.size(), want.data());
+      apply_final_scale(base.data(), 0.3f, want.data(), want.data(), want.size());
+      for (int64_t i = 0; i < n; ++i) ASSERT_TRUE(near_ulps(got[i], want[i], 1)) << i;  // FMA may round once less
+    }
 }
 
 TEST_F(GpuMerge, DareMasksEqualTheCpuMasks) {

@@ -58,6 +58,25 @@ TEST(KernelMathSelect, TopCMasksWithTiesAndFewPositives) {
   EXPECT_EQ(applied[0], (std::vector<float>{0, 0, 0, 0, 9, 9}));   // ... and task 1's zeroes T_0
 }
 
+TEST(KernelMathSelect, ReleasedMasksTakeAnySignAndTheSortedPosition) {
+  // Any sign: shift scores T_1^2 = [4, 1, 4, 0, 4, 1] for task 0 rank the same; task 1's are 81 everywhere.
+  const TaskVectors tasks = {{9, 9, 9, 9, 9, 9}, {2, 1, -2, 0, 2, -1}};
+  EXPECT_EQ(cat_entry_masks(tasks, {}, 0.0, 10, MaskPick::AnySign)[0], (std::vector<int64_t>{0, 2, 4, 1, 5, 3}));
+  // Norm scores with lambda 2 and per-entry statistics x: task 0's g = T_1^2 (x_0 - 2 x_1) = [-4, -1, -4, 0, -4, -1]
+  // with x_0 = 1, x_1 = 1: none is > 0, but the released pick takes the best 2 whatever the sign (0, then -1 at 1).
+  const std::vector<double> x(6, 1.0);
+  const std::vector<const double*> xsq = {x.data(), x.data()};
+  EXPECT_TRUE(cat_entry_masks(tasks, xsq, 2.0, 2)[0].empty());
+  EXPECT_EQ(cat_entry_masks(tasks, xsq, 2.0, 2, MaskPick::AnySign)[0], (std::vector<int64_t>{3, 1}));
+  // The released shift masks score each task's own entries: (K - 1) T_k^2. Task 1: [4, 1, 4, 0, 4, 1], c = 1: the
+  // value at 1-based position 5 of the sorted scores is 4, which three entries reach; task 0: all 81, every entry.
+  const auto shift = released_shift_masks(tasks, 1);
+  EXPECT_EQ(shift[0], (std::vector<int64_t>{0, 1, 2, 3, 4, 5}));
+  EXPECT_EQ(shift[1], (std::vector<int64_t>{0, 2, 4}));
+  EXPECT_EQ(released_shift_masks(tasks, 6)[1].size(), 6u);  // d - c < 1: every entry
+  EXPECT_EQ(released_shift_masks(tasks, 3)[1], (std::vector<int64_t>{0, 1, 2, 4, 5}));  // position 3: the 1s
+}
+
 TEST(KernelMathSelect, KeyHalvesRecombine) {
   for (const float f : {-3.5f, -0.0f, 0.0f, 1e-40f, 1.0f, 65504.0f, std::numeric_limits<float>::infinity()}) {
     const uint32_t key = order_key(f);

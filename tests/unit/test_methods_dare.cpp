@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "common/error.hpp"
 #include "common/hash.hpp"
 #include "merge_math.hpp"
 #include "method_testing.hpp"
@@ -70,8 +71,26 @@ TEST(MethodDare, TiesCombineElectsOverTheRescaledEntries) {
   for (uint64_t i = 0; i < 40; ++i) {
     float v[3];
     for (uint32_t k = 0; k < 3; ++k) v[k] = dare_keep(h, k, 0, i, 0.4) ? tasks[k][i] / 0.6f : 0.0f;
-    EXPECT_EQ(out[i], 0.5f + 2.0f * ties_disjoint_mean(v, 3)) << i;
+    EXPECT_EQ(out[i], 0.5f + 2.0f * ties_combine(v, 3, 1.0f, TiesDisjoint::Mean)) << i;
   }
+}
+
+TEST(MethodDare, TiesCombineTakesTheModelsMajoritySignAndTheDisjointOption) {
+  // p = 0 drops nothing. Sums: a [1 - 1, 2 + 1] = [0, 3], b [-1, -2]: over the model one sum is > 0 and two are
+  // < 0, so a[0] elects - and takes task 2's -1 (not task 1's +1, which a's own majority would pick).
+  TestModel m;
+  m.add("a", Role::Other, {2}, {0, 0}, {{1.0f, 2.0f}, {-1.0f, 1.0f}});
+  m.add("b", Role::Other, {2}, {0, 0}, {{-2.0f, -3.0f}, {1.0f, 1.0f}});
+  const std::map<std::string, std::string> mean = {{"p", "0"}, {"combine", "ties"}, {"alpha", "1"}};
+  const auto out = run_single("dare", mean, m);
+  EXPECT_EQ(out.at("a"), (std::vector<float>{-1.0f, 1.5f}));
+  EXPECT_EQ(out.at("b"), (std::vector<float>{-2.0f, -3.0f}));
+  auto sum = mean;
+  sum["disjoint"] = "sum";
+  EXPECT_EQ(run_single("dare", sum, m).at("a"), (std::vector<float>{-1.0f, 3.0f}));
+  EXPECT_EQ(testing::run_ranks("dare", sum, m, 2), run_single("dare", sum, m));
+  // disjoint belongs to the TIES steps: task arithmetic has none.
+  EXPECT_THROW(run_single("dare", {{"disjoint", "sum"}}, m), Error);
 }
 
 }  // namespace

@@ -51,7 +51,8 @@ TEST(ParamsFinish, NamesTheUnknownKey) {
   MergeContext ctx;
   ctx.num_tasks = 2;
   const std::string e = error_of([&] { testing::make("ties", {{"alpha", "0.5"}, {"densty", "0.3"}}, ctx); });
-  EXPECT_EQ(e, "test.yaml: method.densty: unknown hyperparameter for this method (it takes: alpha, density, scope)");
+  EXPECT_EQ(e, "test.yaml: method.densty: unknown hyperparameter for this method (it takes: alpha, density, disjoint, "
+               "scope)");
   EXPECT_EQ(error_of([&] { testing::make("weight_average", {{"alpha", "1"}}, ctx); }),
             "test.yaml: method.alpha: unknown hyperparameter for this method (it takes: none)");
 }
@@ -61,10 +62,11 @@ TEST(ParamsUsed, RecordsDefaultsWithTheirTypes) {
   ctx.num_tasks = 2;
   Params p({{"density", "0.5"}}, "w");
   make_method("ties", p, ctx);
-  EXPECT_EQ(p.used().dump(), R"({"alpha":0.3,"density":0.5,"scope":"model"})");
+  EXPECT_EQ(p.used().dump(), R"({"alpha":0.3,"density":0.5,"disjoint":"mean","scope":"model"})");
   Params c({}, "w");
   make_method("cat", c, ctx);
-  EXPECT_EQ(c.used().dump(), R"({"alpha":0.3,"c":3,"c_norm":3,"c_shift":3,"lambda":5.0,"lambda_norm":5.0})");
+  EXPECT_EQ(c.used().dump(),
+            R"({"alpha":0.3,"c":3,"c_norm":3,"c_shift":3,"lambda":5.0,"lambda_norm":5.0,"variant":"paper"})");
 }
 
 TEST(ParamsMethods, RangeChecks) {
@@ -81,7 +83,12 @@ TEST(ParamsMethods, RangeChecks) {
   EXPECT_EQ(err("dare", {{"seed", "-1"}}), "test.yaml: method.seed: expected an integer in [0, 4294967295], got -1");
   EXPECT_EQ(err("dare", {{"seed", "4294967295"}}), "(no error)");
   EXPECT_EQ(err("dare", {{"combine", "ties"}, {"alphas", "[1, 2]"}}),
-            "test.yaml: method.alphas: unknown hyperparameter for this method (it takes: alpha, combine, p, seed)");
+            "test.yaml: method.alphas: unknown hyperparameter for this method (it takes: alpha, combine, disjoint, p, "
+            "seed)");
+  EXPECT_EQ(err("ties", {{"disjoint", "max"}}), "test.yaml: method.disjoint: expected one of mean, sum, got 'max'");
+  EXPECT_EQ(err("dare", {{"combine", "ties"}, {"disjoint", "sum"}}), "(no error)");
+  EXPECT_EQ(err("cat", {{"variant", "github"}}),
+            "test.yaml: method.variant: expected one of paper, released, got 'github'");
   EXPECT_EQ(err("pcb", {{"ratio", "0"}}), "test.yaml: method.ratio: must be in (0, 1], got 0");
   EXPECT_EQ(err("pcb", {{"scope", "global"}}), "test.yaml: method.scope: expected one of model, tensor, got 'global'");
   EXPECT_EQ(err("regmean", {{"reduction", "1.1"}}), "test.yaml: method.reduction: must be in [0, 1], got 1.1");

@@ -1,4 +1,5 @@
-// Exact order statistics (sample brackets, histograms), against std::nth_element, and across simulated ranks.
+// Exact order statistics (sample brackets, histograms) and the counts below and at them, against std::nth_element
+// and counting, and across simulated ranks.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -6,6 +7,7 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <utility>
 
 #include "merge_math.hpp"
 #include "method_testing.hpp"
@@ -83,6 +85,16 @@ float nth(std::vector<float> v, size_t k) {
   return v[k];
 }
 
+// How many of v lie below x and how many equal it, by key (-0 below +0), as ExactSelect counts them.
+std::pair<uint64_t, uint64_t> below_and_equal(const std::vector<float>& v, float x) {
+  uint64_t below = 0, equal = 0;
+  for (float y : v) {
+    below += order_key(y) < order_key(x);
+    equal += order_key(y) == order_key(x);
+  }
+  return {below, equal};
+}
+
 TEST(SelectKey, OrderPreservingAndInvertible) {
   const std::vector<float> sorted = {-std::numeric_limits<float>::infinity(), -3.0f, -1e-40f, -0.0f, 0.0f,
                                      1e-40f, 1.0f, 3.0f, std::numeric_limits<float>::infinity()};
@@ -119,6 +131,9 @@ TEST(SelectExact, MatchesNthElementThroughBracketsAndHistograms) {
       ASSERT_TRUE(select.value(q).has_value());
       const float got = *select.value(q), want = nth(series[s], p);
       EXPECT_EQ(std::memcmp(&got, &want, sizeof got), 0) << "series " << s << " position " << p << " " << mislead;
+      const auto [below, equal] = below_and_equal(series[s], want);
+      EXPECT_EQ(select.count_below(q), below) << "series " << s << " position " << p << " " << mislead;
+      EXPECT_EQ(select.count_equal(q), equal) << "series " << s << " position " << p << " " << mislead;
     }
   }
 }
@@ -131,9 +146,12 @@ TEST(SelectExact, EveryPositionOfASmallSeries) {
   for (uint64_t p = 0; p < series[0].size(); ++p) queries.push_back(at(0, p));
   select.run(queries, chunked(series));
   const std::vector<float> want = {-1.0f, -1.0f, -0.0f, 0.0f, 1e-45f, 2.0f, 3.0f, 3.0f};  // -0 before +0, by key
+  const std::vector<uint64_t> below = {0, 0, 2, 3, 4, 5, 6, 6}, equal = {2, 2, 1, 1, 1, 1, 2, 2};
   for (size_t p = 0; p < want.size(); ++p) {
     const float got = *select.value(p);
     EXPECT_EQ(std::memcmp(&got, &want[p], sizeof got), 0) << p;
+    EXPECT_EQ(select.count_below(p), below[p]) << p;
+    EXPECT_EQ(select.count_equal(p), equal[p]) << p;
   }
 }
 
@@ -165,7 +183,12 @@ TEST(SelectExact, SameAnswerOnEveryRank) {
       ExactSelect select(1, reducer);
       select.run({quantile(0, 0.0), quantile(0, 0.5), quantile(0, 1.0)}, chunked(shares[r]));
       EXPECT_EQ(select.count(0), all.size());
-      for (size_t q = 0; q < 3; ++q) answers[r].push_back(*select.value(q));
+      for (size_t q = 0; q < 3; ++q) {
+        answers[r].push_back(*select.value(q));
+        const auto [below, equal] = below_and_equal(all, *select.value(q));
+        EXPECT_EQ(select.count_below(q), below) << r << " " << q;
+        EXPECT_EQ(select.count_equal(q), equal) << r << " " << q;
+      }
       passes[r] = select.full_passes();
     });
   }

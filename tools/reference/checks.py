@@ -1,5 +1,6 @@
 """Self-checks run by make_fixtures.py; each returns a summary line or raises AssertionError."""
 import copy
+import math
 import os
 import tempfile
 
@@ -160,32 +161,38 @@ def check_case(root, case, merged, diag):
     notes = []
     if name == "ties":
         density = m.get("density", 0.2)
-        kept = np.array(diag["kept"])        # [scopes, K]
-        sizes = None
-        if m.get("scope", "model") == "tensor":
-            a = cfg["model"]["arch"]
-            units = arch.model_units(fixtures.vision_only(fixtures.read_model(root, cfg["model"]["base"], a)[0], a), a)
-            sizes = np.array([u.numel for u in units], dtype=float)
-            frac = (kept * sizes[:, None]).sum(0) / sizes.sum()
-            assert np.all(np.abs(frac - density) < 0.02), frac
-        else:
-            frac = kept[0]
-            assert np.all(np.abs(frac - density) < 1e-3), frac
-        notes.append(f"kept {np.round(frac, 4).tolist()} (density {density})")
+        kept, nonzero, sizes = np.array(diag["kept"]), np.array(diag["nonzero"]), np.array(diag["size"])
+        want = np.array([math.floor(d * density) for d in sizes])      # exactly k per task and scope
+        assert np.array_equal(kept, np.repeat(want[:, None], kept.shape[1], axis=1)), (kept, want)
+        frac = nonzero.sum(0) / sizes.sum()
+        notes.append(f"kept exactly floor(d*{density}) per task and scope ({len(sizes)} scopes), nonzero "
+                     f"{np.round(frac, 4).tolist()}; {diag['split_ties']} trims split a tie, "
+                     f"{diag['zero_sums']} sums of nonzero entries are 0")
+        if cfg["experts"][0]["path"].startswith("clip_bf16"):   # the cases of the tie and zero-sum rules
+            assert diag["split_ties"] > 0 and diag["zero_sums"] > 0, diag
     if name == "dare":
         p = m.get("p", 0.5)
         assert abs(diag["kept_fraction"] - (1 - p)) < 0.01, diag["kept_fraction"]
         notes.append(f"kept {diag['kept_fraction']:.4f} (1-p = {1 - p})")
+        if "majority" in diag:
+            notes.append(f"majority sign {diag['majority']:+d} where {diag['zero_sums']} sums of nonzero entries are 0")
     if name == "cat" and len(cfg["experts"]) > 1:
         c = m.get("c", 3)
         lin = diag["linear"]
         for d in lin:
+            if d["released"]:   # c vectors whatever their sign: the top one clear of 0, the c-th of the next
+                assert abs(d["top_rel"]) > 1e-6 and abs(d["ec_rel"]) > 1e-6, d
+                assert d["top_rel"] < 0 or d["gap_any"] > 1e-3, d
+                continue
             assert d["positive"] >= c, d
             assert d["ec_rel"] > 1e-6, d
             assert d["gap_rel"] > 1e-3, d
         norm_min = min(d["margin_rel"] for d in diag["norm"])
         shift_min = min((d["margin_rel"] for d in diag["shift"]), default=float("inf"))   # no shift: llama
         assert norm_min > 1e-4 and shift_min > 1e-5, (norm_min, shift_min)
+        if m.get("variant") == "released":
+            notes.append(f"released: {sum(d['positive'] < c for d in lin)} of {len(lin)} bases take eigenvalues <= 0, "
+                         f"min gap (e_c-e_c+1)/max|e_c|,|e_c+1| {min(d['gap_any'] for d in lin):.1e}")
         notes.append(f"{len(lin)} G_k: min #pos eig {min(d['positive'] for d in lin)}, "
                      f"min e_c/e_max {min(d['ec_rel'] for d in lin):.1e}, "
                      f"min gap (e_c-e_c+1)/e_c {min(d['gap_rel'] for d in lin):.1e}; "

@@ -185,7 +185,7 @@ def task_features(root, case_cfg, base, experts, cfg, is_open_clip, double=False
     llama = case_cfg["model"]["arch"] == "llama"
     fcfg = case_cfg.get("features", {})
     count = int(fcfg.get("exemplars", 2))
-    model_kind = "expert" if force_expert else fcfg.get("model", "expert")
+    model_kind = "expert" if force_expert else fcfg.get("model", default_feature_model(case_cfg["method"]))
     K = len(experts)
     alphas = methods._alphas(case_cfg["method"], K, 0.3)
     stats = []
@@ -215,6 +215,14 @@ def task_features(root, case_cfg, base, experts, cfg, is_open_clip, double=False
                                                 cfg.layer_norm_eps, cfg.hidden_act, pixels, double=True)
         stats.append(feat.site_stats(rows))
     return stats
+
+
+def default_feature_model(method):
+    """features.model when the configuration does not give it: `scaled` for CAT's released variant (METHODS.md
+    "CAT as released"), else `expert`."""
+    if method["name"] == "cat" and method.get("variant", "paper") == "released":
+        return "scaled"
+    return "expert"
 
 
 def merge_case(root, case_cfg, double_features=False, diag=None):
@@ -331,7 +339,21 @@ def cases():
         _case("llama_dare", "llama", 3, {"name": "dare", "p": 0.4, "seed": 3}),
         _case("llama_pcb", "llama", 3, {"name": "pcb"}),
         _case("llama_weight_average", "llama", 3, {"name": "weight_average"}),
-    ] + family_cases()
+    ] + family_cases() + [
+        # METHODS.md's new TIES and CAT rules. bf16 task vectors have few distinct magnitudes: the exact-k trim
+        # splits ties at the threshold (across units with scope model) and many sums of nonzero entries are 0
+        # (the majority sign); float32 output, so that an entry kept or not shows beyond the tolerance.
+        _case("hf_ties_sum", hf, 4, {"name": "ties", "disjoint": "sum"}),
+        _case("bf16_ties", "clip_bf16", 3, {"name": "ties"}, dtype="f32"),
+        _case("bf16_ties_tensor", "clip_bf16", 3, {"name": "ties", "scope": "tensor", "density": 0.3}, dtype="f32"),
+        _case("bf16_dare_ties_sum", "clip_bf16", 3, {"name": "dare", "combine": "ties", "p": 0.3, "seed": 5,
+                                                     "disjoint": "sum"}, dtype="f32"),
+        # CAT as released (features.model left out: scaled). CLIP with c 5, lambda 10 and 4 exemplars: a third of
+        # the bases take eigenvalues <= 0; the llama_gqa fixture with the defaults.
+        _case("hf_cat_released", hf, 4, {"name": "cat", "variant": "released", "c": 5, "lambda": 10.0},
+              features={"exemplars": 4}),
+        _case("llama_gqa_cat_released", "llama_gqa", 3, {"name": "cat", "variant": "released"}),
+    ]
 
 
 # cat_scaled hyperparameters per llama-family fixture (alpha 0.5 and explicit c / lambda / c_norm /
