@@ -93,13 +93,12 @@ JobConfig load_config(const std::string& file, const std::vector<std::string>& s
   if (f) {
     r.known_keys(f, "features", sections().at("features"));
     if (f["exemplars"]) c.exemplars = r.integer(f["exemplars"], "features.exemplars", 1);
+    c.feature_model_given = static_cast<bool>(f["model"]);
     if (f["model"] && r.one_of(f["model"], "features.model", {"expert", "scaled"}) == "scaled")
       c.feature_model = FeatureModel::Scaled;
     if (f["cache"]) c.feature_cache = r.path(f["cache"], "features.cache");
   }
-  // Left out, features.model is the method's default (scaled for CAT's released variant, METHODS.md).
-  if (!(f && f["model"]) && default_scaled_features(c.method, c.method_params, file + ": method"))
-    c.feature_model = FeatureModel::Scaled;
+  c.feature_model = feature_model_for(c, c.method, c.method_params);
 
   const YAML::Node out = root["output"];
   r.known_keys(out, "output", sections().at("output"));
@@ -148,6 +147,12 @@ uint64_t parse_byte_size(const std::string& text, const std::string& where) {
     return static_cast<uint64_t>(bytes);
   }
   fail(where, "expected a size such as 5GB, 500MB, 2GiB or a number of bytes, got '" + text + "'");
+}
+
+FeatureModel feature_model_for(const JobConfig& cfg, const std::string& name,
+                               const std::map<std::string, std::string>& params) {
+  if (cfg.feature_model_given) return cfg.feature_model;
+  return default_scaled_features(name, params, cfg.source + ": method") ? FeatureModel::Scaled : FeatureModel::Expert;
 }
 
 const char* feature_model_name(FeatureModel m) { return m == FeatureModel::Scaled ? "scaled" : "expert"; }

@@ -38,7 +38,8 @@ struct JobConfig {
   std::string method;
   std::map<std::string, std::string> method_params;  // every method key but `name`, as scalar text
   int exemplars = 2;
-  FeatureModel feature_model = FeatureModel::Expert;
+  FeatureModel feature_model = FeatureModel::Expert;  // `method`'s: feature_model_for(*this, method, method_params)
+  bool feature_model_given = false;                   // features.model is in the file (else each method's default)
   std::string feature_cache;  // features.cache: a directory of per-task features (job/feature_cache.hpp); "" = none
   std::string output_path;
   OutputFormat output_format = OutputFormat::Hdf5;
@@ -54,5 +55,10 @@ struct JobConfig {
 // folder (paths given with --set: against the working directory). Throws cm::Error naming the file and key.
 // A sweep's configuration may leave out `method` (its grids name the methods): method_required false.
 JobConfig load_config(const std::string& path, const std::vector<std::string>& sets, bool method_required = true);
+
+// The feature model of method `name` with `params` under `cfg`: features.model when the file gives it, else
+// the method's default (METHODS.md: scaled for CAT's released variant), so each point of a sweep gets its own.
+FeatureModel feature_model_for(const JobConfig& cfg, const std::string& name,
+                               const std::map<std::string, std::string>& params);
 
 }  // namespace cm

@@ -112,7 +112,7 @@ MergeReport run_merge(const JobConfig& cfg, Communicator& comm) {
   MergePhases phases(cfg, comm, needs_features, cfg.method == "fisher");
   const JobInputs& in = phases.inputs();
   Params params(cfg.method_params, cfg.source + ": method");
-  const BuiltMethod built = phases.build(cfg.method, params);
+  const BuiltMethod built = phases.build(cfg.method, params, cfg.feature_model);
   phases.plan(phases.costs(*built.method));
   const bool local = cfg.output_format == OutputFormat::Safetensors;
   RunOutput out(cfg, in, phases.shard_plan(), params.used(), comm);

@@ -17,7 +17,7 @@ MergePhases::MergePhases(const JobConfig& cfg, Communicator& comm, bool with_fea
   }
 }
 
-BuiltMethod MergePhases::build(const std::string& name, Params& params) {
+BuiltMethod MergePhases::build(const std::string& name, Params& params, FeatureModel feature_model) {
   MergeContext ctx;
   ctx.model = &costed_;
   ctx.num_tasks = static_cast<int>(cfg_.experts.size());
@@ -35,7 +35,7 @@ BuiltMethod MergePhases::build(const std::string& name, Params& params) {
   b.features = b.method->needs_features();
   if (!b.features) return b;
   if (!feature_inputs_.forward) fail(cfg_.source, "method " + name + " needs features, which this job did not open");
-  if (cfg_.feature_model == FeatureModel::Scaled) {
+  if (feature_model == FeatureModel::Scaled) {
     b.scales = b.method->task_scales();
     if (b.scales.empty()) fail(cfg_.source, "features.model: 'scaled' has no meaning for method " + name);
   }

@@ -41,7 +41,7 @@ class MergePhases {
   // A method named `name` with hyperparameters `params`, wired to the features of its feature model (collected
   // by features()), on the model whose sites count the exemplars' rows (its cost model needs them). Throws
   // cm::Error naming params.where() for a bad hyperparameter, or a feature model it has no meaning for.
-  BuiltMethod build(const std::string& name, Params& params);
+  BuiltMethod build(const std::string& name, Params& params, FeatureModel feature_model);
   // The work of merging each tensor of the model with `method` (what the plan balances).
   std::vector<double> costs(const Method& method) const;
 

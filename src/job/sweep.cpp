@@ -202,7 +202,8 @@ class Sweep {
       const std::unique_ptr<Method> m = make_method(p.method, params, probe);
       PlannedPoint planned;
       // The scaled feature model depends on alpha: then every alpha has its own features, and its own merge.
-      const bool alpha_in_features = m->needs_features() && cfg_.feature_model == FeatureModel::Scaled;
+      const bool alpha_in_features =
+          m->needs_features() && feature_model_for(cfg_, p.method, p.params) == FeatureModel::Scaled;
       if (!alpha_in_features) planned.scale = m->final_scale();
       features_ = features_ || m->needs_features();
       fisher_ = fisher_ || p.method == "fisher";
@@ -228,7 +229,8 @@ class Sweep {
     for (const Group& g : groups_) {
       const SweepPoint& p = sweep_.points[static_cast<size_t>(g.points.front())];
       Params params(p.params, where(p));
-      const std::vector<double> c = phases_->costs(*phases_->build(p.method, params).method);
+      const std::vector<double> c =
+          phases_->costs(*phases_->build(p.method, params, feature_model_for(cfg_, p.method, p.params)).method);
       for (size_t i = 0; i < costs.size(); ++i) costs[i] += c[i];
     }
     phases_->plan(costs);
@@ -248,7 +250,7 @@ class Sweep {
     const auto start = Clock::now();
     const SweepPoint& point = sweep_.points[static_cast<size_t>(p)];
     Params params(point.params, where(point));
-    const BuiltMethod built = phases_->build(point.method, params);
+    const BuiltMethod built = phases_->build(point.method, params, feature_model_for(cfg_, point.method, point.params));
     phases_->features(built);
     phases_->prepare(*built.method);
     const JobInputs& in = phases_->inputs();
@@ -350,7 +352,7 @@ class Sweep {
   void write(const SweepPoint& p, const ShardBytes& bytes, const std::string& path) {
     const JobConfig pc = point_config(cfg_, p, path);
     Params params(p.params, where(p));
-    const BuiltMethod built = phases_->build(p.method, params);
+    const BuiltMethod built = phases_->build(p.method, params, feature_model_for(cfg_, p.method, p.params));
     const JobInputs& in = phases_->inputs();
     RunOutput out(pc, in, phases_->shard_plan(), params.used(), comm_);
     {

@@ -119,6 +119,7 @@ JobConfig point_config(const JobConfig& cfg, const SweepPoint& p, const std::str
   JobConfig c = cfg;
   c.method = p.method;
   c.method_params = p.params;
+  c.feature_model = feature_model_for(cfg, p.method, p.params);
   c.output_path = output_path;
   return c;
 }

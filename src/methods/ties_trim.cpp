@@ -151,9 +151,10 @@ TiesTrim ties_trim_scope(const Scope& scope, const UnitIndex& units, int K, doub
         for (int k : split) unit_ties[r.unit * static_cast<size_t>(K) + static_cast<size_t>(k)] += r.ties[k];
     reducer.sum(unit_ties.data(), unit_ties.size());
     for (int k : split) {
+      // None when the running count reaches the kept ties exactly at a unit's end (or they are 0): then every
+      // unit keeps all or none of its ties.
       boundary[k] = place_cuts(unit_ties, U, K, k, ties_kept[k], trim);
-      CM_ASSERT(boundary[k].has_value());  // some but not all ties are kept: the count passes r_k inside a unit
-      locate_in_unit(blocks, k, *boundary[k]);
+      if (boundary[k]) locate_in_unit(blocks, k, *boundary[k]);
     }
   }
 
@@ -166,8 +167,8 @@ TiesTrim ties_trim_scope(const Scope& scope, const UnitIndex& units, int K, doub
         const size_t u = units.of(block);
         std::vector<TiesTaskTrim> trims = trim.of_unit(u);
         for (int k : split) {
+          if (!boundary[k] || boundary[k]->unit != u) continue;
           Boundary& b = *boundary[k];
-          if (b.unit != u) continue;
           CM_ASSERT(b.here);
           trims[k].cut = b.block;
           if (block.offset == b.block) {
@@ -180,7 +181,7 @@ TiesTrim ties_trim_scope(const Scope& scope, const UnitIndex& units, int K, doub
       1);
   trim.majority = majority.reduce(reducer);
   for (int k : split)
-    if (boundary[k]->here) trim.at(boundary[k]->unit, k).cut = boundary[k]->cut;
+    if (boundary[k] && boundary[k]->here) trim.at(boundary[k]->unit, k).cut = boundary[k]->cut;
   return trim;
 }
 

@@ -90,6 +90,14 @@ TEST(MethodTies, TiesGoToTheLowerFlatIndexInModelOrder) {
   const auto out = run_single("ties", {{"density", "0.4"}, {"alpha", "1"}}, two);
   EXPECT_EQ(out.at("z"), (std::vector<float>{0, -0.3f}));
   EXPECT_EQ(out.at("a"), (std::vector<float>{0.3f, 0, 0}));
+  // The kept ties end exactly where a tensor ends: k = floor(5 * 0.2) = 1 of three 0.3s, z's one is kept and
+  // none of a's (no tensor splits its ties; the vision zoo's first TIES point found this case).
+  TestModel edge;
+  edge.add("z", Role::Other, {2}, {0, 0}, {{0.3f, 0.1f}});
+  edge.add("a", Role::Other, {3}, {0, 0, 0}, {{-0.3f, 0.3f, 0.1f}});
+  const auto cut = run_single("ties", {{"density", "0.2"}, {"alpha", "1"}}, edge);
+  EXPECT_EQ(cut.at("z"), (std::vector<float>{0.3f, 0}));
+  EXPECT_EQ(cut.at("a"), (std::vector<float>{0, 0, 0}));
 }
 
 TEST(MethodTies, ZeroSumsTakeTheScopesMajoritySign) {

@@ -84,6 +84,20 @@ TEST_F(SweepConfigTest, NamedGridsOfOneMethodAreChosenApart) {
   EXPECT_EQ(c.points[2].params.count("name"), 0u);
 }
 
+TEST_F(SweepConfigTest, EachPointTakesItsMethodsFeatureModelUnlessTheFileGivesOne) {
+  const std::string grids =
+      "sweep:\n"
+      "  grids:\n"
+      "    - {method: cat, alpha: 0.3}\n"
+      "    - {method: cat, variant: released, alpha: 0.3}\n";
+  const SweepConfig c = load(grids);
+  const JobConfig job = load_config((dir_ / "sweep.yaml").string(), {}, false);
+  EXPECT_EQ(point_config(job, c.points[0], "a.h5").feature_model, FeatureModel::Expert);
+  EXPECT_EQ(point_config(job, c.points[1], "b.h5").feature_model, FeatureModel::Scaled);  // METHODS.md's default
+  const JobConfig given = load_config((dir_ / "sweep.yaml").string(), {"features.model=expert"}, false);
+  EXPECT_EQ(point_config(given, c.points[1], "b.h5").feature_model, FeatureModel::Expert);
+}
+
 TEST_F(SweepConfigTest, ReadsSelectionAndOverrides) {
   const SweepConfig c = load(
       "sweep:\n"
