@@ -2,6 +2,8 @@
 
 #include <iomanip>
 #include <map>
+#include <string>
+#include <vector>
 
 #include "arch/registry.hpp"
 #include "common/error.hpp"
@@ -32,13 +34,23 @@ void inspect_checkpoint(const std::string& path, std::ostream& out) {
     } catch (const Error&) {
     }
   }
+  // The model's order (stages, as the job shards and as TIES's ties are ordered, METHODS.md), then what the
+  // architecture does not describe, in the checkpoint's order.
+  std::vector<const TensorInfo*> listed;
+  std::map<std::string, const TensorInfo*> by_name;
+  for (const TensorInfo& t : ck->tensors()) by_name[t.name] = &t;
+  for (const TensorSpec& t : model.tensors)
+    if (const auto it = by_name.find(t.name); it != by_name.end()) listed.push_back(it->second);
+  for (const TensorInfo& t : ck->tensors())
+    if (!model.find(t.name)) listed.push_back(&t);
   size_t width = 4;
-  for (const TensorInfo& t : ck->tensors()) width = std::max(width, t.name.size());
+  for (const TensorInfo* t : listed) width = std::max(width, t->name.size());
   out << std::left << std::setw(static_cast<int>(width)) << "name" << "  " << std::setw(5) << "dtype" << "  "
       << std::setw(20) << "shape" << "  " << std::setw(10) << "role" << "  stage  site\n";
   int64_t elements = 0;
   std::map<std::string, int> per_role;
-  for (const TensorInfo& t : ck->tensors()) {
+  for (const TensorInfo* listed_tensor : listed) {
+    const TensorInfo& t = *listed_tensor;
     const TensorSpec* spec = model.find(t.name);
     const std::string role = spec ? role_name(spec->role) : "-";
     ++per_role[role];

@@ -24,6 +24,13 @@ TEST(Inspect, HuggingFaceNames) {
   EXPECT_TRUE(has_row(r.out, R"(post_layernorm\.bias +F32 +\[32\] +shift +3 +-)"));
   EXPECT_TRUE(has_row(r.out, R"(visual_projection\.weight +F32 +\[16, 32\] +other +3)"));
   EXPECT_TRUE(has_row(r.out, "architecture: clip_vit"));
+  // The model's order, not the file's (sorted by name there): METHODS.md orders TIES's ties by this listing.
+  const size_t pre = r.out.find("pre_layrnorm.weight"), layer0 = r.out.find("layers.0.self_attn.q_proj.weight"),
+               layer1 = r.out.find("layers.1.self_attn.q_proj.weight"), post = r.out.find("post_layernorm.weight");
+  ASSERT_NE(post, std::string::npos);
+  EXPECT_LT(pre, layer0);
+  EXPECT_LT(layer0, layer1);
+  EXPECT_LT(layer1, post);
 }
 
 TEST(Inspect, OpenClipFusedAttention) {
